@@ -1,0 +1,121 @@
+"""Opening a store: the engine, its connection settings and its transactions.
+
+SQLite is shared with other programs and with a second contacts-sync (cron next
+to a daemon), so every connection runs in WAL mode with a busy timeout, and
+every write transaction starts with BEGIN IMMEDIATE: a deferred transaction
+that reads and then writes fails at once with SQLITE_BUSY whatever the timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, OperationalError
+
+from sync.errors import ConfigError, StoreError
+
+BUSY_TIMEOUT_MS = 30_000
+_READ_ONLY = "contacts_sync_read_only"
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for `url`, set up for sharing; the SQLite file is made owner-only."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            f"CONTACTS_SYNC_DATABASE_URL {url!r} is not a database URL; "
+            "use e.g. sqlite:///contacts.db or postgresql+psycopg://user@host/db"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            _create_private_file(Path(parsed.database))
+        engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        _share_sqlite(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_pre_ping=True)
+    raise ConfigError(
+        f"CONTACTS_SYNC_DATABASE_URL uses {parsed.get_backend_name()!r}; "
+        "contacts-sync supports sqlite and postgresql"
+    )
+
+
+def _create_private_file(path: Path) -> None:
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, stat.S_IRUSR | stat.S_IWUSR)
+    os.close(fd)
+
+
+def _share_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        read_only = connection.get_execution_options().get(_READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One short write transaction; never hold it across an HTTP call."""
+    with translate_store_errors(engine), engine.begin() as connection:
+        yield connection
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """A consistent read that does not block other writers."""
+    with (
+        translate_store_errors(engine),
+        engine.connect() as connection,
+        connection.execution_options(**{_READ_ONLY: True}).begin(),
+    ):
+        yield connection
+
+
+@contextmanager
+def translate_store_errors(engine: Engine) -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        raise StoreError(
+            f"the store {_describe(engine)} cannot be used: {_first_line(exc)}; "
+            "check that it is reachable and not locked by a crashed process"
+        ) from None
+    except IntegrityError as exc:
+        raise StoreError(
+            f"the store {_describe(engine)} refused a change: {_first_line(exc)}; "
+            "a row edited by hand may break a constraint (e.g. two rows with the same id)"
+        ) from None
+    except DatabaseError as exc:
+        raise StoreError(
+            f"the store {_describe(engine)} is damaged or not a contacts-sync database: "
+            f"{_first_line(exc)}; point CONTACTS_SYNC_DATABASE_URL at another file"
+        ) from None
+
+
+def _describe(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(getattr(exc, "orig", exc)).splitlines()[0][:300]

@@ -1,0 +1,137 @@
+"""What a person needs to see and settle: run history, waiting writes, conflicts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, select, update
+
+from storage.store import now
+from storage.tables import CHECKPOINTS, CONFLICTS, CONTACTS, RUNS, STATE, WRITES
+from sync.errors import ConfigError
+from sync.lev.fields import CONTACT_FIELDS, Kind
+
+
+def load_attention(tx: Connection) -> tuple[int, int]:
+    """(open conflicts, rejected or refused writes): what waits for a person."""
+    conflicts = tx.execute(
+        select(func.count()).select_from(CONFLICTS).where(CONFLICTS.c.status == "open")
+    ).scalar_one()
+    rejections = tx.execute(
+        select(func.count()).select_from(WRITES).where(WRITES.c.status != "pending")
+    ).scalar_one()
+    return int(conflicts), int(rejections)
+
+
+def load_status(tx: Connection, *, runs: int = 10) -> dict[str, Any]:
+    recent = tx.execute(select(RUNS).order_by(RUNS.c.started_at.desc()).limit(runs)).mappings()
+    pending = tx.execute(
+        select(func.count()).select_from(WRITES).where(WRITES.c.status == "pending")
+    ).scalar_one()
+    rejected = tx.execute(
+        select(WRITES).where(WRITES.c.status != "pending").order_by(WRITES.c.write_id)
+    ).mappings()
+    checkpoints: dict[str, str | None] = {
+        name: value for name, value in tx.execute(select(CHECKPOINTS.c.name, CHECKPOINTS.c.value))
+    }
+    return {
+        "runs": [dict(run) for run in recent],
+        "contacts": tx.execute(select(func.count()).select_from(CONTACTS)).scalar_one(),
+        "pending_writes": pending,
+        "local_changes": _count_unsynced(tx),
+        "conflicts": load_conflicts(tx),
+        "rejected_writes": [
+            {
+                "write_id": r["write_id"],
+                "local_id": r["local_id"],
+                "contact_id": r["contact_id"],
+                "request": None if r["status"] == "refused" else f"{r['method']} {r['path']}",
+                "body": r["body"],
+                "refused_locally": r["status"] == "refused",
+                "http_status": r["http_status"],
+                "error": r["error"],
+                "request_id": r["request_id"],
+                "since": r["updated_at"],
+            }
+            for r in rejected
+        ],
+        "pull_cursor": checkpoints.get("pull.cursor"),
+        "lock_holder": checkpoints.get("lock.holder"),
+        "daemon": json.loads(daemon) if (daemon := checkpoints.get("daemon")) else None,
+    }
+
+
+def _count_unsynced(tx: Connection) -> int:
+    """Rows created locally and not yet pushed."""
+    return int(
+        tx.execute(
+            select(func.count()).select_from(CONTACTS).where(CONTACTS.c.id.is_(None))
+        ).scalar_one()
+    )
+
+
+def load_conflicts(tx: Connection, *, include_settled: bool = False) -> list[dict[str, Any]]:
+    query = select(CONFLICTS).order_by(CONFLICTS.c.conflict_id)
+    if not include_settled:
+        query = query.where(CONFLICTS.c.status == "open")
+    return [dict(row) for row in tx.execute(query).mappings()]
+
+
+def save_conflict_resolved(
+    tx: Connection, conflict_id: int, *, take: str, value: Any = None
+) -> dict[str, Any]:
+    """Settle an open conflict; the losing value stays in the record, nothing is lost.
+
+    take="remote" puts the API's value in the local row; "local" keeps the row,
+    which the next sync pushes; "value" writes `value`, which the next sync pushes.
+    """
+    conflict = (
+        tx.execute(
+            select(CONFLICTS).where(
+                CONFLICTS.c.conflict_id == conflict_id, CONFLICTS.c.status == "open"
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if conflict is None:
+        raise ConfigError(f"there is no open conflict {conflict_id}; see `contacts-sync conflicts`")
+    field = conflict["field"]
+    if take == "remote":
+        base = tx.execute(
+            select(STATE.c.fields).where(STATE.c.local_id == conflict["local_id"])
+        ).scalar_one_or_none()
+        value = (base or {}).get(field, conflict["remote_value"])
+    if take in ("remote", "value"):
+        tx.execute(
+            update(CONTACTS)
+            .where(CONTACTS.c.local_id == conflict["local_id"])
+            .values({field: value})
+        )
+    resolution = {"take": take, "value": value if take != "local" else conflict["local_value"]}
+    tx.execute(
+        update(CONFLICTS)
+        .where(CONFLICTS.c.conflict_id == conflict_id)
+        .values(status="resolved", resolution=resolution, resolved_at=now())
+    )
+    return {**dict(conflict), "status": "resolved", "resolution": resolution}
+
+
+def parse_field_value(field: str, text: str) -> Any:
+    """A value typed on the command line, as the column holds it."""
+    kind = CONTACT_FIELDS.get(field, Kind.TEXT)
+    if kind is Kind.TEXT:
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise ConfigError(f"--value for {field} must be JSON (e.g. true, [] or [{{...}}])") from None
+
+
+def save_rejections_forgotten(tx: Connection, write_ids: list[int] | None) -> int:
+    """Forget rejections so the next sync plans those writes afresh, with new keys."""
+    query = delete(WRITES).where(WRITES.c.status != "pending")
+    if write_ids is not None:
+        query = query.where(WRITES.c.write_id.in_(write_ids))
+    return int(tx.execute(query).rowcount)

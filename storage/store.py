@@ -1,0 +1,364 @@
+"""Loading and saving sync data: the only module that speaks SQL.
+
+Functions named `load_*` read, `save_*` write; each takes the open transaction
+so that the engine decides what is committed together (a pulled page with its
+cursor, a write's answer with the write's removal).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+
+from storage.database import create_store_engine, read_transaction, write_transaction
+from storage.migrations import ensure_schema
+from storage.tables import CHECKPOINTS, CONFLICTS, CONTACTS, RUNS, STATE, WRITES
+from sync.merge import Merge
+from sync.plan import Rejection, RowState, Write
+
+RECORD_COLUMNS = tuple(c.name for c in CONTACTS.columns if c.name not in ("local_id", "extra"))
+_RECORD_COLUMN_SET = frozenset(RECORD_COLUMNS)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class LocalRow:
+    local_id: int
+    record: dict[str, Any]  # the columns, with fields kept in `extra` folded in
+    extra: Any
+
+
+@dataclass(frozen=True)
+class Base:
+    local_id: int
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SavedWrite:
+    write_id: int
+    local_id: int
+    contact_id: int | None
+    method: str
+    path: str
+    body: bytes
+    fields: dict[str, Any]
+    idempotency_key: str
+
+
+def _local_row(row: Any) -> LocalRow:
+    record = {name: row[name] for name in RECORD_COLUMNS}
+    extra = row["extra"]
+    if isinstance(extra, dict):
+        record.update({k: v for k, v in extra.items() if k not in record})
+    return LocalRow(row["local_id"], record, extra)
+
+
+def _column_values(changes: dict[str, Any], extra: Any) -> dict[str, Any]:
+    values = {k: v for k, v in changes.items() if k in _RECORD_COLUMN_SET}
+    unknown = {k: v for k, v in changes.items() if k not in _RECORD_COLUMN_SET}
+    if unknown:
+        values["extra"] = {**(extra if isinstance(extra, dict) else {}), **unknown}
+    return values
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        engine = create_store_engine(url)
+        ensure_schema(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def write(self) -> Any:
+        return write_transaction(self.engine)
+
+    def read(self) -> Any:
+        return read_transaction(self.engine)
+
+    # --- a pulled page ------------------------------------------------------------
+
+    def load_page_state(
+        self, tx: Connection, contact_ids: list[int]
+    ) -> tuple[dict[int, LocalRow], dict[int, Base]]:
+        """Local rows and bases of these contacts, locked against edits until commit."""
+        rows = tx.execute(
+            select(CONTACTS).where(CONTACTS.c.id.in_(contact_ids)).with_for_update()
+        ).mappings()
+        local = {row["id"]: _local_row(row) for row in rows}
+        bases = tx.execute(select(STATE).where(STATE.c.contact_id.in_(contact_ids))).mappings()
+        return local, {b["contact_id"]: Base(b["local_id"], b["fields"]) for b in bases}
+
+    def load_local_row(self, tx: Connection, local_id: int) -> LocalRow | None:
+        row = (
+            tx.execute(select(CONTACTS).where(CONTACTS.c.local_id == local_id).with_for_update())
+            .mappings()
+            .first()
+        )
+        return _local_row(row) if row else None
+
+    def load_base(self, tx: Connection, contact_id: int) -> Base | None:
+        row = tx.execute(select(STATE).where(STATE.c.contact_id == contact_id)).mappings().first()
+        return None if row is None else Base(row["local_id"], row["fields"])
+
+    def save_merge(
+        self,
+        tx: Connection,
+        *,
+        contact_id: int,
+        local: LocalRow | None,
+        previous: Base | None,
+        merge: Merge,
+        policy: str,
+    ) -> int:
+        """Apply a merge's decisions; writes nothing when it decided nothing."""
+        if local is None:
+            values = _column_values(merge.local_changes, None)
+            inserted = tx.execute(insert(CONTACTS).values(**values)).inserted_primary_key
+            assert inserted is not None
+            local_id = int(inserted[0])
+        else:
+            local_id = local.local_id
+            if merge.local_changes:
+                tx.execute(
+                    update(CONTACTS)
+                    .where(CONTACTS.c.local_id == local_id)
+                    .values(**_column_values(merge.local_changes, local.extra))
+                )
+        connected = merge.base.get("is_connected") is True
+        if previous is None:
+            tx.execute(
+                insert(STATE).values(
+                    contact_id=contact_id, local_id=local_id, fields=merge.base, connected=connected
+                )
+            )
+        elif previous.fields != merge.base or previous.local_id != local_id:
+            tx.execute(
+                update(STATE)
+                .where(STATE.c.contact_id == contact_id)
+                .values(local_id=local_id, fields=merge.base, connected=connected)
+            )
+        self._save_conflicts(tx, local_id, contact_id, merge, policy)
+        return local_id
+
+    def _save_conflicts(
+        self, tx: Connection, local_id: int, contact_id: int, merge: Merge, policy: str
+    ) -> None:
+        for conflict in merge.conflicts:
+            values = {
+                "local_id": local_id,
+                "contact_id": contact_id,
+                "field": conflict.field,
+                "base_value": conflict.base,
+                "local_value": conflict.local,
+                "remote_value": conflict.remote,
+                "policy": policy,
+                "winner": conflict.winner,
+            }
+            if conflict.winner == "held":
+                updated = tx.execute(
+                    update(CONFLICTS)
+                    .where(
+                        CONFLICTS.c.local_id == local_id,
+                        CONFLICTS.c.field == conflict.field,
+                        CONFLICTS.c.status == "open",
+                    )
+                    .values(**values)
+                )
+                if updated.rowcount:
+                    continue
+            status = "open" if conflict.winner == "held" else "settled"
+            tx.execute(insert(CONFLICTS).values(**values, status=status, created_at=now()))
+
+    def load_connected(self, tx: Connection) -> Iterator[tuple[int, int]]:
+        """(contact_id, local_id) of every contact last seen connected."""
+        result = tx.execution_options(yield_per=5000).execute(
+            select(STATE.c.contact_id, STATE.c.local_id).where(STATE.c.connected)
+        )
+        yield from result
+
+    def save_disconnected(self, tx: Connection, contact_ids: Iterable[int]) -> None:
+        """Flag contacts the API stopped listing; they are never deleted."""
+        for contact_id in contact_ids:
+            base = self.load_base(tx, contact_id)
+            if base is None:
+                continue
+            tx.execute(
+                update(STATE)
+                .where(STATE.c.contact_id == contact_id)
+                .values(fields={**base.fields, "is_connected": False}, connected=False)
+            )
+            tx.execute(
+                update(CONTACTS)
+                .where(CONTACTS.c.local_id == base.local_id)
+                .values(is_connected=False)
+            )
+
+    # --- checkpoints --------------------------------------------------------------
+
+    def load_checkpoint(self, tx: Connection, name: str) -> str | None:
+        return tx.execute(
+            select(CHECKPOINTS.c.value).where(CHECKPOINTS.c.name == name)
+        ).scalar_one_or_none()
+
+    def save_checkpoint(self, tx: Connection, name: str, value: str | None) -> None:
+        updated = tx.execute(
+            update(CHECKPOINTS)
+            .where(CHECKPOINTS.c.name == name)
+            .values(value=value, updated_at=now())
+        )
+        if not updated.rowcount:
+            tx.execute(insert(CHECKPOINTS).values(name=name, value=value, updated_at=now()))
+
+    # --- planning and writes ------------------------------------------------------
+
+    def load_row_states(self, tx: Connection) -> Iterator[RowState]:
+        """Every local row without a pending write, with what decides its next write."""
+        held: dict[int, set[str]] = {}
+        for local_id, field in tx.execute(
+            select(CONFLICTS.c.local_id, CONFLICTS.c.field).where(CONFLICTS.c.status == "open")
+        ):
+            held.setdefault(local_id, set()).add(field)
+        refused: dict[int, set[bytes]] = {}
+        pending: set[int] = set()
+        for local_id, status, body in tx.execute(
+            select(WRITES.c.local_id, WRITES.c.status, WRITES.c.body)
+        ):
+            if status == "pending":
+                pending.add(local_id)
+            else:
+                refused.setdefault(local_id, set()).add(body.encode())
+        result = tx.execution_options(yield_per=2000).execute(
+            select(CONTACTS, STATE.c.fields.label("_base")).outerjoin(
+                STATE, STATE.c.local_id == CONTACTS.c.local_id
+            )
+        )
+        for row in result.mappings():
+            if row["local_id"] in pending:
+                continue
+            local = _local_row(row)
+            yield RowState(
+                local_id=local.local_id,
+                remote_id=row["id"],
+                local=local.record,
+                base=row["_base"],
+                held_fields=frozenset(held.get(local.local_id, ())),
+                refused_bodies=frozenset(refused.get(local.local_id, ())),
+            )
+
+    def save_plan(self, tx: Connection, writes: list[Write], rejections: list[Rejection]) -> None:
+        """Save each write with its key and exact body before anything is sent."""
+        stamp = now()
+        rows = [
+            {
+                "local_id": w.local_id,
+                "contact_id": w.remote_id,
+                "method": w.request.method,
+                "path": w.request.path,
+                "body": w.request.body.decode(),
+                "fields": w.fields,
+                "idempotency_key": str(uuid.uuid4()),
+                "status": "pending",
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+            for w in writes
+        ] + [
+            {
+                "local_id": r.local_id,
+                "contact_id": None,
+                "method": "-",
+                "path": "-",
+                "body": r.body.decode(),
+                "fields": {},
+                "idempotency_key": str(uuid.uuid4()),
+                "status": "refused",
+                "error": r.reason,
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+            for r in rejections
+        ]
+        for row in rows:
+            row.setdefault("error", None)
+        if rows:
+            tx.execute(insert(WRITES), rows)
+
+    def load_pending_writes(self, tx: Connection) -> list[SavedWrite]:
+        rows = tx.execute(
+            select(WRITES).where(WRITES.c.status == "pending").order_by(WRITES.c.write_id)
+        ).mappings()
+        return [
+            SavedWrite(
+                write_id=r["write_id"],
+                local_id=r["local_id"],
+                contact_id=r["contact_id"],
+                method=r["method"],
+                path=r["path"],
+                body=r["body"].encode(),
+                fields=r["fields"],
+                idempotency_key=r["idempotency_key"],
+            )
+            for r in rows
+        ]
+
+    def save_write_done(self, tx: Connection, write_id: int) -> None:
+        tx.execute(delete(WRITES).where(WRITES.c.write_id == write_id))
+
+    def save_write_rejected(
+        self, tx: Connection, write_id: int, *, error: str, http_status: int, request_id: str | None
+    ) -> None:
+        tx.execute(
+            update(WRITES)
+            .where(WRITES.c.write_id == write_id)
+            .values(
+                status="rejected",
+                error=error,
+                http_status=http_status,
+                request_id=request_id,
+                updated_at=now(),
+            )
+        )
+
+    # --- runs ---------------------------------------------------------------------
+
+    def save_run_started(self, run_id: str) -> None:
+        with self.write() as tx:
+            tx.execute(insert(RUNS).values(run_id=run_id, started_at=now(), outcome="running"))
+
+    def save_run_finished(
+        self, run_id: str, *, outcome: str, counts: dict[str, Any], error: str | None
+    ) -> None:
+        with self.write() as tx:
+            tx.execute(
+                update(RUNS)
+                .where(RUNS.c.run_id == run_id)
+                .values(finished_at=now(), outcome=outcome, counts=counts, error=error)
+            )
+
+    def count_contacts(self, tx: Connection) -> int:
+        return int(tx.execute(select(func.count()).select_from(CONTACTS)).scalar_one())
+
+    def save_refusals_dropped(self, tx: Connection, obsolete: dict[int, frozenset[bytes]]) -> None:
+        """Forget refusals a newer local edit has made moot."""
+        for local_id, bodies in obsolete.items():
+            tx.execute(
+                delete(WRITES).where(
+                    WRITES.c.local_id == local_id,
+                    WRITES.c.status != "pending",
+                    WRITES.c.body.in_([body.decode() for body in bodies]),
+                )
+            )

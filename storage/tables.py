@@ -1,0 +1,172 @@
+"""The store's tables.
+
+`contacts` is the contract with other programs: they read it and edit it with
+plain SQL.  Every other table is the worker's own bookkeeping.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Table, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UnreadableJSON(str):
+    """The text of a JSON column that does not parse: kept, shown, never sent."""
+
+
+class TolerantJSON(TypeDecorator[Any]):
+    """JSONB on PostgreSQL, text elsewhere; bad JSON written by hand reads as UnreadableJSON.
+
+    A row that another program broke must be reported with its field name, not
+    make the whole query fail.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or dialect.name == "postgresql":
+            return value
+        return json.dumps(value, ensure_ascii=False)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or not isinstance(value, str) or dialect.name == "postgresql":
+            return value
+        try:
+            return json.loads(value)
+        except ValueError:
+            return UnreadableJSON(value)
+
+
+def _json() -> Any:
+    return Field(default=None, sa_type=TolerantJSON, nullable=True)
+
+
+def _bigint(**kwargs: Any) -> Any:
+    return Field(default=None, sa_type=BigInteger, **kwargs)
+
+
+class Contact(SQLModel, table=True):
+    __tablename__ = "contacts"
+
+    local_id: int | None = Field(default=None, primary_key=True)
+    id: int | None = _bigint(unique=True)
+    company_id: int | None = _bigint()
+    contact_type: str | None = None
+    contact_types: Any = _json()
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    title: str | None = None
+    department: str | None = None
+    address: str | None = None
+    address2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
+    linkedin_url: str | None = None
+    photo_url: str | None = None
+    phones: Any = _json()
+    is_primary: bool | None = None
+    owner_account_id: int | None = _bigint()
+    is_connected: bool | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    extra: Any = _json()
+
+
+class SyncState(SQLModel, table=True):
+    """The last state both sides agreed on, per remote contact: the diff's base."""
+
+    __tablename__ = "sync_state"
+
+    contact_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    local_id: int = Field(unique=True, index=True)
+    fields: Any = Field(sa_type=JSON)
+    connected: bool = Field(default=False, index=True)
+
+
+class PendingWrite(SQLModel, table=True):
+    """A write saved, key and exact body, before its first attempt; or why it was refused."""
+
+    __tablename__ = "writes"
+
+    write_id: int | None = Field(default=None, primary_key=True)
+    local_id: int = Field(index=True)
+    contact_id: int | None = _bigint()
+    method: str
+    path: str
+    body: str
+    fields: Any = Field(sa_type=JSON)
+    idempotency_key: str = Field(unique=True)
+    status: str = Field(index=True)  # pending | rejected (by the server) | refused (locally)
+    error: str | None = None
+    http_status: int | None = None
+    request_id: str | None = None
+    created_at: str
+    updated_at: str
+
+
+class ConflictRecord(SQLModel, table=True):
+    __tablename__ = "conflicts"
+
+    conflict_id: int | None = Field(default=None, primary_key=True)
+    local_id: int = Field(index=True)
+    contact_id: int | None = _bigint()
+    field: str
+    base_value: Any = Field(default=None, sa_type=JSON, nullable=True)
+    local_value: Any = Field(default=None, sa_type=JSON, nullable=True)
+    remote_value: Any = Field(default=None, sa_type=JSON, nullable=True)
+    policy: str
+    winner: str  # local | remote | held
+    status: str = Field(index=True)  # open (waits for a person) | settled | resolved
+    resolution: Any = Field(default=None, sa_type=JSON, nullable=True)
+    created_at: str
+    resolved_at: str | None = None
+
+
+class Checkpoint(SQLModel, table=True):
+    __tablename__ = "checkpoints"
+
+    name: str = Field(primary_key=True)
+    value: str | None = None
+    updated_at: str
+
+
+class RunRecord(SQLModel, table=True):
+    __tablename__ = "runs"
+
+    run_id: str = Field(primary_key=True)
+    started_at: str = Field(index=True)
+    finished_at: str | None = None
+    outcome: str  # running | ok | attention | failed | interrupted
+    counts: Any = Field(default=None, sa_type=JSON, nullable=True)
+    error: str | None = None
+
+
+class SchemaMigration(SQLModel, table=True):
+    __tablename__ = "schema_migrations"
+
+    name: str = Field(primary_key=True)
+    applied_at: str
+
+
+# The Core tables, for the store's bulk SQL (sqlmodel's classes do not type `__table__`).
+CONTACTS: Table = Contact.__table__  # type: ignore[attr-defined]
+STATE: Table = SyncState.__table__  # type: ignore[attr-defined]
+WRITES: Table = PendingWrite.__table__  # type: ignore[attr-defined]
+CONFLICTS: Table = ConflictRecord.__table__  # type: ignore[attr-defined]
+CHECKPOINTS: Table = Checkpoint.__table__  # type: ignore[attr-defined]
+RUNS: Table = RunRecord.__table__  # type: ignore[attr-defined]
+MIGRATIONS: Table = SchemaMigration.__table__  # type: ignore[attr-defined]

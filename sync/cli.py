@@ -1,0 +1,211 @@
+"""The `contacts-sync` command: each subcommand is a short recipe.
+
+Settings are read and checked once here; known failures become one clear
+line and an exit code (see README "Exit codes"), never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from config.settings import Settings, load_settings
+from storage.status import (
+    load_conflicts,
+    load_status,
+    parse_field_value,
+    save_conflict_resolved,
+    save_rejections_forgotten,
+)
+from storage.store import Store
+from sync.errors import ConfigError, SyncError
+from sync.logs import configure_logging, masker
+from sync.runner import EXIT_USAGE, exit_code_for, run_once
+
+
+def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--config", "config_path", metavar="FILE", help="TOML settings file."),
+        click.option("--api-url", help="Base URL of the Lev API (CONTACTS_SYNC_API_URL)."),
+        click.option("--database-url", help="SQLAlchemy URL of the store."),
+        click.option(
+            "--policy",
+            "conflict_policy",
+            type=click.Choice(["remote-wins", "local-wins", "manual"]),
+            help="How a field changed on both sides is settled.",
+        ),
+        click.option("--origin-app", help="Value of the X-Origin-App header."),
+        click.option(
+            "--allow-insecure-http",
+            is_flag=True,
+            default=None,
+            help="Allow plain http to a non-loopback host.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _settings(config_path: str | None, **flags: Any) -> Settings:
+    settings, warnings = load_settings(flags=flags, config_path=config_path)
+    if settings.api_token is not None:
+        masker.secrets.add(settings.api_token.get_secret_value())
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING.")
+def cli(log_level: str) -> None:
+    """Two-way sync between a local SQL store and the Lev contacts API."""
+    configure_logging(level=log_level.upper())
+
+
+@cli.command()
+@_settings_options
+@click.option("--dry-run", is_flag=True, help="Print the writes the store calls for; send none.")
+@click.option("--wait", "wait_seconds", type=float, default=0.0, metavar="SECONDS",
+              help="Wait this long for another sync to finish instead of exiting 75.")
+def sync(config_path: str | None, dry_run: bool, wait_seconds: float, **flags: Any) -> None:
+    """Run one two-way sync and exit (0 done, 1 needs a person, 3 failed, 75 locked)."""
+    settings = _settings(config_path, **flags)
+    store = Store.open(settings.database_url)
+    if dry_run:
+        _print_dry_run(settings, store)
+        return
+    result = run_once(settings, store=store, lock_wait_seconds=wait_seconds)
+    sys.exit(result.exit_code)
+
+
+def _print_dry_run(settings: Settings, store: Store) -> None:
+    from sync.dry_run import preview_writes
+
+    for line in preview_writes(store, conflict_policy=settings.conflict_policy):
+        click.echo(line)
+
+
+@cli.command()
+@_settings_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, for scripts.")
+def status(config_path: str | None, as_json: bool, **flags: Any) -> None:
+    """Show recent runs, pending changes, conflicts and rejected writes."""
+    settings = _settings(config_path, **flags)
+    store = Store.open(settings.database_url)
+    with store.read() as tx:
+        report = load_status(tx)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str, ensure_ascii=False))
+        return
+    from sync.status_text import render_status
+
+    click.echo(render_status(report))
+
+
+@cli.command()
+@_settings_options
+@click.argument("conflict_id", type=int, required=False)
+@click.option("--take", type=click.Choice(["local", "remote"]), help="Keep this side's value.")
+@click.option("--value", help="Set this value instead (JSON for phones and booleans).")
+@click.option("--all", "show_all", is_flag=True, help="List settled conflicts too.")
+def conflicts(
+    config_path: str | None,
+    conflict_id: int | None,
+    take: str | None,
+    value: str | None,
+    show_all: bool,
+    **flags: Any,
+) -> None:
+    """List conflicts, or resolve CONFLICT_ID with --take or --value."""
+    settings = _settings(config_path, **flags)
+    store = Store.open(settings.database_url)
+    if conflict_id is None:
+        with store.read() as tx:
+            rows = load_conflicts(tx, include_settled=show_all)
+        for row in rows:
+            click.echo(
+                f"#{row['conflict_id']} [{row['status']}] local_id={row['local_id']} "
+                f"contact {row['contact_id']} {row['field']}: "
+                f"local={row['local_value']!r} remote={row['remote_value']!r} "
+                f"(policy {row['policy']}, kept {row['winner']})"
+            )
+        if not rows:
+            click.echo("no conflicts waiting")
+        return
+    if (take is None) == (value is None):
+        raise ConfigError("give exactly one of --take local|remote or --value VALUE")
+    with store.write() as tx:
+        open_rows = {c["conflict_id"]: c for c in load_conflicts(tx)}
+        field = open_rows[conflict_id]["field"] if conflict_id in open_rows else ""
+        resolved = save_conflict_resolved(
+            tx,
+            conflict_id,
+            take=take or "value",
+            value=None if value is None else parse_field_value(field, value),
+        )
+    click.echo(
+        f"conflict #{conflict_id} resolved: {resolved['field']} = "
+        f"{resolved['resolution']['value']!r}; the next sync sends it where needed"
+    )
+
+
+@cli.command()
+@_settings_options
+@click.argument("write_ids", type=int, nargs=-1)
+def retry(config_path: str | None, write_ids: tuple[int, ...], **flags: Any) -> None:
+    """Re-queue rejected writes (all, or WRITE_IDS) after the cause was fixed."""
+    settings = _settings(config_path, **flags)
+    store = Store.open(settings.database_url)
+    with store.write() as tx:
+        count = save_rejections_forgotten(tx, list(write_ids) or None)
+    click.echo(f"{count} rejected write(s) re-queued; the next sync plans them afresh")
+
+
+@cli.command()
+@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--contacts", type=int, default=500, show_default=True)
+@click.option("--tier", type=click.Choice(["free", "standard", "enterprise", "unlimited"]),
+              default="unlimited", show_default=True)
+@click.option("--latency-ms", type=int, default=0, show_default=True)
+@click.option("--faults", default="", help="Fault plan, e.g. '500@3,drop-after@p0.05,seed=7'.")
+@click.option("--window-seconds", type=float, default=60.0, show_default=True,
+              help="Rate-limit window (shorten it for tests).")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--token", default=None, help="Token to accept (default: a new one, printed).")
+def sandbox(**options: Any) -> None:
+    """Serve a local Lev contacts API sandbox on loopback until stopped."""
+    from sync.lev.sandbox.server import serve
+
+    serve(**options)
+
+
+@cli.command()
+@click.option("--workdir", default="demo", show_default=True, help="Where the demo's SQLite file goes.")
+def demo(workdir: str) -> None:
+    """Show a two-way sync end to end against the bundled sandbox."""
+    from sync.demo import run_demo
+
+    sys.exit(run_demo(workdir))
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except SyncError as exc:
+        click.echo(f"contacts-sync: {exc}", err=True)
+        sys.exit(exit_code_for(exc))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""The Lev contacts API over HTTP: a thin shell around `wire.py`.
+
+Every request is paced, logged once (method, path, status, duration,
+request_id, never a header), and retried through the one retry loop; httpx's
+exceptions become the product's here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import httpx
+import structlog
+
+from sync.errors import InvalidResponse, NetworkError, RateLimited
+from sync.lev.fields import CONTACTS_PATH, PAGE_LIMIT_MAX
+from sync.lev.wire import LevWireRules, error_for, parse_contact, parse_page
+from sync.plan import PreparedWrite
+from sync.remote import Page, RequestStats
+from sync.retrying import RetryBudget, RetryPolicy, call_with_retries
+
+log = structlog.get_logger("sync.http")
+
+
+class Pacer(Protocol):
+    def wait(self, endpoint: str) -> None: ...
+
+    def slow_down(self, endpoint: str, retry_after: float | None) -> None: ...
+
+
+def open_http(
+    *,
+    base_url: str,
+    token: str,
+    origin_app: str,
+    timeout: float = 30.0,
+    verify: bool = True,
+    transport: httpx.BaseTransport | None = None,
+) -> httpx.Client:
+    """An httpx client with the Lev headers and explicit timeouts (never unbounded)."""
+    return httpx.Client(
+        base_url=base_url.rstrip("/"),
+        headers={
+            "Authorization": f"Bearer {token}",
+            "X-Origin-App": origin_app,
+            "Accept": "application/json",
+        },
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        verify=verify,
+        transport=transport,
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
+def endpoint_of(method: str, path: str) -> str:
+    """The rate-limit bucket of a request: method and path template."""
+    if path.startswith(CONTACTS_PATH + "/"):
+        return f"{method} {CONTACTS_PATH}/{{id}}"
+    return f"{method} {path}"
+
+
+class LevClient:
+    """Lev's contacts endpoints for the engine (see `sync.remote.Remote`)."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        retry: RetryPolicy | None = None,
+        budget: RetryBudget | None = None,
+        pacer: Pacer | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        page_limit: int = PAGE_LIMIT_MAX,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.rules = LevWireRules()
+        self.stats = RequestStats()
+        self._http = http
+        self._retry = retry or RetryPolicy()
+        self._budget = budget or RetryBudget(self._retry.budget_seconds)
+        self._pacer = pacer
+        self._sleep = sleep
+        self._page_limit = page_limit
+        self._rng = rng or random.Random()
+
+    def fetch_page(self, cursor: str | None) -> Page:
+        params: dict[str, Any] = {"limit": self._page_limit}
+        if cursor is not None:
+            params["cursor"] = cursor
+        what = f"GET {CONTACTS_PATH}" + (" from a saved cursor" if cursor else " (first page)")
+        def parse(raw: bytes, *, what: str) -> tuple[Page, str | None]:
+            page = parse_page(raw, what=what)
+            return page, page.request_id
+
+        page: Page = self._with_retries(
+            lambda: self._call("GET", CONTACTS_PATH, what, parse, params=params)
+        )
+        return page
+
+    def send_write(self, request: PreparedWrite, idempotency_key: str) -> dict[str, Any]:
+        what = f"{request.method} {request.path}"
+        headers = {"Idempotency-Key": idempotency_key, "Content-Type": "application/json"}
+
+        contact: dict[str, Any] = self._with_retries(
+            lambda: self._call(
+                request.method,
+                request.path,
+                what,
+                parse_contact,
+                content=request.body,
+                headers=headers,
+            )
+        )
+        return contact
+
+    def _with_retries(self, operation: Callable[[], Any]) -> Any:
+        # A garbled answer is retried like a 5xx: a write is safe to resend under its key.
+        return call_with_retries(
+            operation,
+            policy=self._retry,
+            budget=self._budget,
+            sleep=self._sleep,
+            on_retry=self._on_retry,
+            rng=self._rng,
+            also_retry=(InvalidResponse,),
+        )
+
+    def _on_retry(self, error: Exception, attempt: int, delay: float) -> None:
+        self.stats.retries += 1
+        log.warning(
+            "http.retry", error=str(error), attempt=attempt, wait_seconds=round(delay, 3)
+        )
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        parse: Callable[..., tuple[Any, str | None]],
+        *,
+        params: dict[str, Any] | None = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        endpoint = endpoint_of(method, path)
+        if self._pacer is not None:
+            self._pacer.wait(endpoint)
+        self.stats.requests += 1
+        self.stats.by_endpoint[endpoint] = self.stats.by_endpoint.get(endpoint, 0) + 1
+        started = time.monotonic()
+        try:
+            response = self._http.request(
+                method, path, params=params, content=content, headers=headers
+            )
+        except httpx.TimeoutException as exc:
+            self._log(method, path, started, status=None, error=type(exc).__name__)
+            raise NetworkError(f"{what}: no answer within the timeout") from None
+        except httpx.TransportError as exc:
+            self._log(method, path, started, status=None, error=type(exc).__name__)
+            raise NetworkError(f"{what}: the connection failed ({type(exc).__name__})") from None
+        raw = response.content
+        if response.is_success:
+            try:
+                result, request_id = parse(raw, what=what)
+            except InvalidResponse as exc:
+                self._log(method, path, started, response.status_code, exc.request_id, "invalid")
+                raise
+            self._log(method, path, started, response.status_code, request_id)
+            return result
+        error = error_for(
+            response.status_code,
+            raw,
+            what=what,
+            content_type=response.headers.get("content-type", ""),
+            retry_after_header=response.headers.get("retry-after"),
+        )
+        self._log(
+            method, path, started, response.status_code, error.request_id, type(error).__name__
+        )
+        if isinstance(error, RateLimited):
+            self.stats.rate_limited += 1
+            if self._pacer is not None:
+                self._pacer.slow_down(endpoint, error.retry_after)
+        raise error
+
+    def _log(
+        self,
+        method: str,
+        path: str,
+        started: float,
+        status: int | None,
+        request_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        log.info(
+            "http.request",
+            method=method,
+            path=path,
+            status=status,
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+            request_id=request_id,
+            error=error,
+        )

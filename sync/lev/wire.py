@@ -1,0 +1,286 @@
+"""The Lev contacts API on the wire: requests as values, answers parsed and checked.
+
+Pure: no sockets here.  `client.py` sends what this module builds and hands
+back what it received; this module decides what that answer means.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Mapping
+from typing import Any, TypeGuard
+
+import phonenumbers
+
+from sync.errors import (
+    AuthError,
+    FatalError,
+    InvalidResponse,
+    RateLimited,
+    RequestRejected,
+    ServerUnavailable,
+    SyncError,
+)
+from sync.lev.fields import (
+    CONTACT_FIELDS,
+    CONTACT_TYPES,
+    CONTACTS_PATH,
+    PATCHABLE_FIELDS,
+    PHONE_INPUT_KEYS,
+    PHONE_TYPES,
+    Kind,
+)
+from sync.plan import PreparedWrite, Refusal, canonical_json
+from sync.remote import Page
+
+MAX_TEXT_LENGTH = 65_536  # a longer string from the API is a broken answer, not a name
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_NOT_PATCHABLE_YET = {
+    "email": "the Lev API does not support changing a contact's email yet (it answers 409)"
+}
+
+
+class LevWireRules:
+    """How local values become Lev request bodies, and which ones Lev refuses."""
+
+    @property
+    def writable(self) -> Collection[str]:
+        return PATCHABLE_FIELDS
+
+    def prepare_create(self, fields: Mapping[str, Any]) -> PreparedWrite | Refusal:
+        problems: list[str] = []
+        contact_type = fields.get("contact_type")
+        if contact_type not in CONTACT_TYPES:
+            problems.append(
+                f"contact_type must be one of {sorted(CONTACT_TYPES)}, not {contact_type!r}"
+            )
+        company_id = fields.get("company_id")
+        if not (_is_integer(company_id) and company_id > 0):
+            problems.append(f"company_id must be a positive integer, not {company_id!r}")
+        body: dict[str, Any] = {"contact_type": contact_type, "company_id": company_id}
+        for name in sorted(PATCHABLE_FIELDS):
+            value = fields.get(name)
+            if value is None:
+                continue
+            wire, problem = _wire_value(name, value)
+            if problem:
+                problems.append(problem)
+            else:
+                body[name] = wire
+        if problems:
+            return Refusal("; ".join(problems), {k: fields.get(k) for k in sorted(fields)})
+        return PreparedWrite("POST", CONTACTS_PATH, canonical_json(body))
+
+    def prepare_update(
+        self, remote_id: int, changes: Mapping[str, Any]
+    ) -> tuple[PreparedWrite | None, Refusal | None]:
+        refused: dict[str, Any] = {}
+        reasons: list[str] = []
+        body: dict[str, Any] = {}
+        for name in sorted(changes):
+            value = changes[name]
+            if name in _NOT_PATCHABLE_YET:
+                refused[name] = value
+                reasons.append(f"{name}: {_NOT_PATCHABLE_YET[name]}")
+                continue
+            wire, problem = _wire_value(name, value)
+            if problem:
+                refused[name] = value
+                reasons.append(problem)
+            else:
+                body[name] = wire
+        prepared = (
+            PreparedWrite("PATCH", f"{CONTACTS_PATH}/{remote_id}", canonical_json(body))
+            if body
+            else None
+        )
+        refusal = Refusal("; ".join(reasons), refused) if refused else None
+        return prepared, refusal
+
+
+def _is_integer(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _wire_value(name: str, value: Any) -> tuple[Any, str | None]:
+    """A local value as the request schema wants it, or why it cannot be sent.
+
+    The request schemas have no null: a cleared text field is sent as "" and a
+    cleared phone list as [].
+    """
+    kind = CONTACT_FIELDS[name]
+    if kind is Kind.TEXT:
+        if value is None:
+            return "", None
+        if not isinstance(value, str):
+            return None, f"{name} must be text, not {type(value).__name__} {value!r}"
+        if name == "email" and value and not _EMAIL.match(value):
+            return None, f"email {value!r} is not an email address"
+        return value, None
+    if kind is Kind.BOOLEAN:
+        if value is None:
+            return False, None
+        if isinstance(value, bool):
+            return value, None
+        return None, f"{name} must be true or false, not {value!r}"
+    if name == "phones":
+        return _wire_phones(value)
+    return None, f"{name} cannot be written through the API"
+
+
+def _wire_phones(value: Any) -> tuple[Any, str | None]:
+    if value is None:
+        return [], None
+    if not isinstance(value, list):
+        return None, f"phones must be a JSON list of objects with a 'raw' number, not {value!r}"
+    phones: list[dict[str, str]] = []
+    for position, phone in enumerate(value):
+        where = f"phones[{position}]"
+        if not isinstance(phone, dict) or not isinstance(phone.get("raw"), str):
+            return None, f"{where} must be an object with a 'raw' number, not {phone!r}"
+        entry = {k: phone[k] for k in PHONE_INPUT_KEYS if phone.get(k) is not None}
+        if any(not isinstance(v, str) for v in entry.values()):
+            return None, f"{where}: raw, type, country and extension must be text"
+        if entry.get("type", "mobile") not in PHONE_TYPES:
+            return None, f"{where}.type must be one of {sorted(PHONE_TYPES)}"
+        try:
+            phonenumbers.parse(entry["raw"], entry.get("country", "US"))
+        except phonenumbers.NumberParseException:
+            return None, f"{where}.raw {entry['raw']!r} is not a phone number"
+        phones.append(entry)
+    return phones, None
+
+
+# --- answers -------------------------------------------------------------------------
+
+
+def decode_body(raw: bytes, *, what: str) -> tuple[dict[str, Any], str | None]:
+    """The JSON object of an answer and its request_id, or InvalidResponse naming `what`."""
+    if not raw.strip():
+        raise InvalidResponse(f"{what}: the API answered with an empty body")
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidResponse(f"{what}: the answer is not JSON ({exc.__class__.__name__})") from None
+    if not isinstance(body, dict):
+        raise InvalidResponse(f"{what}: the answer is JSON but not an object")
+    request_id = body.get("request_id")
+    return body, request_id if isinstance(request_id, str) else None
+
+
+def error_for(
+    status: int, raw: bytes, *, what: str, content_type: str, retry_after_header: str | None
+) -> SyncError:
+    """Translate an unsuccessful answer into the product's exception for it."""
+    message, request_id, hint = _error_details(raw, content_type)
+    header_hint = _seconds(retry_after_header)
+    if header_hint is not None:
+        hint = max(hint or 0.0, header_hint)
+    said = f"{what} answered {status}" + (f": {message}" if message else "")
+    said += f" (request_id {request_id})" if request_id else ""
+    error: SyncError
+    if status == 429:
+        error = RateLimited(said, retry_after=hint)
+    elif status >= 500:
+        error = ServerUnavailable(said, retry_after=hint)
+    elif status in (401, 403):
+        advice = (
+            "check CONTACTS_SYNC_API_TOKEN"
+            if status == 401
+            else "the token lacks the permission for this call"
+        )
+        error = AuthError(f"{said}; {advice}")
+    elif status in (400, 404, 409, 422):
+        error = RequestRejected(said, status=status, request_id=request_id)
+    else:
+        error = FatalError(said)
+    error.request_id = request_id
+    return error
+
+
+def _error_details(raw: bytes, content_type: str) -> tuple[str, str | None, float | None]:
+    if "json" not in content_type:
+        return "the answer was not JSON (an error page from a proxy?)", None, None
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return "the error answer is not valid JSON", None, None
+    if not isinstance(body, dict):
+        return "", None, None
+    request_id = body.get("request_id") if isinstance(body.get("request_id"), str) else None
+    error: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else {}
+    message = str(error.get("message") or error.get("type") or "")[:500]
+    hints = [_seconds(error.get("retry_after_seconds")), _seconds(body.get("retry_after_seconds"))]
+    known = [h for h in hints if h is not None]
+    return message, request_id, max(known) if known else None
+
+
+def _seconds(value: Any) -> float | None:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if 0 <= seconds < 86_400 else None
+
+
+def parse_page(raw: bytes, *, what: str) -> Page:
+    """A list answer checked against the documented envelope and Contact shape."""
+    body, request_id = decode_body(raw, what=what)
+    data = body.get("data")
+    pagination = body.get("pagination")
+    if not isinstance(data, list):
+        raise InvalidResponse(f"{what}: 'data' is missing or not a list", request_id=request_id)
+    if not isinstance(pagination, dict):
+        raise InvalidResponse(f"{what}: 'pagination' is missing", request_id=request_id)
+    has_more = pagination.get("has_more")
+    next_cursor = pagination.get("next_cursor")
+    if not isinstance(has_more, bool):
+        raise InvalidResponse(
+            f"{what}: pagination.has_more is not true or false", request_id=request_id
+        )
+    if has_more and not (isinstance(next_cursor, str) and next_cursor):
+        raise InvalidResponse(
+            f"{what}: has_more is true but next_cursor is missing", request_id=request_id
+        )
+    contacts = [check_contact(item, what=what, request_id=request_id) for item in data]
+    ids = [contact["id"] for contact in contacts]
+    if len(set(ids)) != len(ids):
+        raise InvalidResponse(f"{what}: the page lists a contact twice", request_id=request_id)
+    return Page(contacts, next_cursor if has_more else None, has_more, request_id)
+
+
+def parse_contact(raw: bytes, *, what: str) -> tuple[dict[str, Any], str | None]:
+    """A single-contact answer (create, update, get): the contact and the request_id."""
+    body, request_id = decode_body(raw, what=what)
+    return check_contact(body.get("data"), what=what, request_id=request_id), request_id
+
+
+def check_contact(item: Any, *, what: str, request_id: str | None) -> dict[str, Any]:
+    """A Contact object with every known field of the documented type (null allowed)."""
+    if not isinstance(item, dict):
+        raise InvalidResponse(f"{what}: a contact is not a JSON object", request_id=request_id)
+    contact_id = item.get("id")
+    if not _is_integer(contact_id):
+        raise InvalidResponse(
+            f"{what}: a contact has no integer id ({contact_id!r})", request_id=request_id
+        )
+    for name, kind in CONTACT_FIELDS.items():
+        value = item.get(name)
+        if value is None or _has_kind(value, kind):
+            continue
+        raise InvalidResponse(
+            f"{what}: contact {contact_id} has {name}={value!r:.80}, not {kind.value}",
+            request_id=request_id,
+        )
+    return item
+
+
+def _has_kind(value: Any, kind: Kind) -> bool:
+    if kind is Kind.TEXT:
+        return isinstance(value, str) and len(value) <= MAX_TEXT_LENGTH
+    if kind is Kind.INTEGER:
+        return _is_integer(value)
+    if kind is Kind.BOOLEAN:
+        return isinstance(value, bool)
+    return isinstance(value, list)

@@ -1,0 +1,80 @@
+"""structlog, configured once at the entry point.
+
+JSON lines when stdout is not a terminal (cron, systemd, containers), readable
+console output when it is.  The API token is masked in every event, whichever
+field it hides in, before any renderer sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+MASK = "***"
+
+
+class SecretMasker:
+    """A processor that replaces each known secret wherever it appears in an event."""
+
+    def __init__(self) -> None:
+        self.secrets: set[str] = set()
+
+    def __call__(self, _logger: Any, _name: str, event: MutableMapping[str, Any]) -> Any:
+        if not self.secrets:
+            return event
+        return {key: self._mask(value) for key, value in event.items()}
+
+    def _mask(self, value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in self.secrets:
+                value = value.replace(secret, MASK)
+            return value
+        if isinstance(value, dict):
+            return {k: self._mask(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._mask(v) for v in value]
+        if isinstance(value, BaseException):
+            return self._mask(repr(value))
+        return value
+
+
+masker = SecretMasker()
+
+
+def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
+    as_json = not sys.stdout.isatty() if json is None else json
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        masker,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+    )
+    structlog.configure(
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=False,
+    )
+    # Libraries log through the standard library: same format, same masking.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=renderer,
+            foreign_pre_chain=shared,
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # httpx logs whole URLs at INFO; apscheduler is chatty. Our own events say enough.
+    for name in ("httpx", "httpcore", "apscheduler"):
+        logging.getLogger(name).setLevel(logging.WARNING)
