@@ -107,10 +107,12 @@ def translate_store_errors(engine: Engine) -> Iterator[None]:
             "a row edited by hand may break a constraint (e.g. two rows with the same id)"
         ) from None
     except DatabaseError as exc:
-        raise StoreError(
-            f"the store {_describe(engine)} is damaged or not a contacts-sync database: "
-            f"{_first_line(exc)}; point CONTACTS_SYNC_DATABASE_URL at another file"
-        ) from None
+        if "not a database" in str(exc) or "malformed" in str(exc):
+            raise StoreError(
+                f"the store {_describe(engine)} is damaged or not a database: {_first_line(exc)}; "
+                "restore it from a backup or point CONTACTS_SYNC_DATABASE_URL at a new file"
+            ) from None
+        raise StoreError(f"the store {_describe(engine)} failed: {_first_line(exc)}") from None
 
 
 def _describe(engine: Engine) -> str:

@@ -185,8 +185,11 @@ class Store:
 
     def load_connected(self, tx: Connection) -> Iterator[tuple[int, int]]:
         """(contact_id, local_id) of every contact last seen connected."""
-        result = tx.execution_options(yield_per=5000).execute(
-            select(STATE.c.contact_id, STATE.c.local_id).where(STATE.c.connected)
+        # Streamed per statement: options set on the connection would stick to later UPDATEs.
+        result = tx.execute(
+            select(STATE.c.contact_id, STATE.c.local_id)
+            .where(STATE.c.connected)
+            .execution_options(yield_per=5000)
         )
         yield from result
 
@@ -241,10 +244,10 @@ class Store:
                 pending.add(local_id)
             else:
                 refused.setdefault(local_id, set()).add(body.encode())
-        result = tx.execution_options(yield_per=2000).execute(
-            select(CONTACTS, STATE.c.fields.label("_base")).outerjoin(
-                STATE, STATE.c.local_id == CONTACTS.c.local_id
-            )
+        result = tx.execute(
+            select(CONTACTS, STATE.c.fields.label("_base"))
+            .outerjoin(STATE, STATE.c.local_id == CONTACTS.c.local_id)
+            .execution_options(yield_per=2000)
         )
         for row in result.mappings():
             if row["local_id"] in pending:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -97,7 +98,7 @@ def run_once(
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(run_id=run_id)
     client = build_client(settings, stop=stop, transport=transport)
-    with sync_lock(store, wait_seconds=lock_wait_seconds):
+    with contextlib.closing(client), sync_lock(store, wait_seconds=lock_wait_seconds):
         store.save_run_started(run_id)
         log.info("sync.run.started", policy=settings.conflict_policy)
         started = time.monotonic()

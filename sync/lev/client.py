@@ -87,6 +87,9 @@ class LevClient:
         self._page_limit = page_limit
         self._rng = rng or random.Random()
 
+    def close(self) -> None:
+        self._http.close()
+
     def fetch_page(self, cursor: str | None) -> Page:
         params: dict[str, Any] = {"limit": self._page_limit}
         if cursor is not None:
