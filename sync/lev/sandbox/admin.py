@@ -1,0 +1,92 @@
+"""The ``/_admin`` HTTP surface: tests and "other users" changing the account.
+
+No auth, no rate limit, no faults, not in the request log. Answers use the
+success/error envelope. Routes::
+
+    GET    /_admin/contacts                  every contact (connected or not) with company_id
+    POST   /_admin/contacts                  create a contact as the Lev UI would; body: fields
+                                             (contact_types or contact_type, company_id default 1,
+                                             "connected": false to create it unconnected)
+    GET    /_admin/contacts/{id}             one contact with company_id
+    PATCH  /_admin/contacts/{id}             edit any field as another user (email too)
+    POST   /_admin/contacts/{id}/disconnect  is_connected = false (updated_at moves)
+    POST   /_admin/contacts/{id}/connect     is_connected = true
+    GET    /_admin/faults                    {"spec": current SPEC}
+    PUT    /_admin/faults                    body {"spec": "500@1,..."}; "" clears
+    GET    /_admin/log                       the request log, oldest first
+    GET    /_admin/counters                  counters (api_requests, faults_injected, ...)
+    POST   /_admin/reset                     clear log, counters, rate-limit windows and
+                                             fault numbering
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Final
+
+from sync.lev.sandbox.envelope import Rejected, Reply, failure, success
+from sync.lev.sandbox.faults import FaultSpecError
+from sync.lev.sandbox.state import SandboxState
+
+ADMIN_PREFIX: Final[str] = "/_admin"
+_CONTACT = re.compile(r"^/contacts/(?P<id>\d+)(?P<action>/disconnect|/connect)?$")
+
+
+def handle_admin(state: SandboxState, method: str, path: str, body: bytes) -> Reply:
+    try:
+        return _route(state, method, path[len(ADMIN_PREFIX) :], body)
+    except Rejected as rejection:
+        return failure(rejection.status, rejection.message, details=rejection.details)
+
+
+def _object(body: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(body or b"{}")
+    except ValueError:
+        raise Rejected(400, "Request body is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise Rejected(400, "Request body must be a JSON object")
+    return parsed
+
+
+def _route(state: SandboxState, method: str, path: str, body: bytes) -> Reply:
+    if path == "/contacts" and method == "GET":
+        return success(state.all_contacts())
+    if path == "/contacts" and method == "POST":
+        fields = _object(body)
+        connected = fields.pop("connected", True)
+        return success(state.admin_create(fields, connected=bool(connected)), status=201)
+    match = _CONTACT.match(path)
+    if match:
+        contact_id = int(match.group("id"))
+        action = match.group("action")
+        if action is None and method == "GET":
+            found = state.contact(contact_id)
+            if found is None:
+                raise Rejected(404, "Contact not found")
+            return success(found)
+        if action is None and method == "PATCH":
+            return success(state.admin_edit(contact_id, _object(body)))
+        if action == "/disconnect" and method == "POST":
+            return success(state.disconnect(contact_id))
+        if action == "/connect" and method == "POST":
+            return success(state.connect(contact_id))
+    if path == "/faults" and method == "GET":
+        return success({"spec": state.faults.spec})
+    if path == "/faults" and method == "PUT":
+        spec = _object(body).get("spec", "")
+        if not isinstance(spec, str):
+            raise Rejected(400, "spec must be a string")
+        try:
+            return success({"spec": state.set_faults(spec).spec})
+        except FaultSpecError as exc:
+            raise Rejected(400, str(exc)) from None
+    if path == "/log" and method == "GET":
+        return success([entry.to_json() for entry in state.request_log()])
+    if path == "/counters" and method == "GET":
+        return success(state.counter_values())
+    if path == "/reset" and method == "POST":
+        state.reset_log()
+        return success({"reset": True})
+    raise Rejected(404, f"No admin route for {method} {path}")

@@ -1,0 +1,212 @@
+"""Fault injection for the contacts endpoints, described by a SPEC string.
+
+Grammar (whitespace around items is ignored; an empty SPEC means no faults)::
+
+    SPEC  := ITEM ("," ITEM)*
+    ITEM  := "seed=" INT                 seed of the RNG for probability rules (default 0)
+           | KIND "@" WHEN ["/" SCOPE]
+    KIND  := "500" | "503"               JSON error envelope (internal_error / service_unavailable)
+           | "html502"                   502 with a text/html page, as a proxy would send
+           | "malformed"                 200 whose JSON body is cut in half
+           | "empty200"                  200 with an empty body
+           | "drop-before"               close the socket without answering; nothing applied
+           | "drop-after"                apply the request, then close without answering
+           | "429" ["=" SECONDS]         forced rate limit; retry_after_seconds (default 1)
+           | "slow=" MS                  delay the answer by MS milliseconds
+    WHEN  := NUMS ("+" NUMS)*            1-based request numbers: 3, 5-7, 1+4+9-10
+           | "p" FLOAT                   each matching request with probability FLOAT (0..1)
+    SCOPE := "GET" | "POST" | "PATCH" | "WRITE"   count only these (WRITE: POST or PATCH)
+
+Example: ``500@3,drop-after@5-7,html502@p0.05,slow=1500@p0.1,429@4,drop-after@1/POST,seed=7``.
+
+Request numbers count the API requests to ``/contacts`` endpoints (list, get,
+create, patch) since the plan was set or the counters were reset; with a
+SCOPE, only the requests of that scope are counted for that rule. Admin, /me
+and /health requests are never counted and never faulted.
+
+Which faults apply the request: ``500``, ``503``, ``html502``, ``429`` and
+``drop-before`` answer before the request reaches the API (nothing written,
+no rate-limit budget used). ``drop-after``, ``malformed`` and ``empty200``
+let the request run normally (a valid write is applied and its answer stored
+for the Idempotency-Key) and then lose or corrupt the answer; for a GET,
+``drop-after`` is the same as ``drop-before``. ``slow`` adds to any other
+fault; otherwise the first rule that fires wins. Every probability rule draws
+from the seeded RNG on each request it is eligible for, so a given SPEC and
+request sequence always fault the same requests.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from typing import Final
+
+PRE_APP_KINDS: Final[frozenset[str]] = frozenset({"500", "503", "html502", "429", "drop-before"})
+POST_APP_KINDS: Final[frozenset[str]] = frozenset({"drop-after", "malformed", "empty200"})
+SIMPLE_KINDS: Final[frozenset[str]] = (PRE_APP_KINDS | POST_APP_KINDS) - {"429"}
+SCOPES: Final[dict[str, frozenset[str]]] = {
+    "ALL": frozenset({"GET", "POST", "PATCH"}),
+    "GET": frozenset({"GET"}),
+    "POST": frozenset({"POST"}),
+    "PATCH": frozenset({"PATCH"}),
+    "WRITE": frozenset({"POST", "PATCH"}),
+}
+DEFAULT_RETRY_AFTER: Final[float] = 1.0
+_RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
+
+
+class FaultSpecError(ValueError):
+    """The SPEC string does not follow the grammar in this module's docstring."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    # slow: milliseconds; 429: retry_after_seconds; otherwise unused.
+    value: float | None = None
+
+    @property
+    def name(self) -> str:
+        if self.value is None:
+            return self.kind
+        return f"{self.kind}={self.value:g}"
+
+
+@dataclass(frozen=True)
+class FaultRule:
+    fault: Fault
+    numbers: frozenset[int] = frozenset()
+    probability: float | None = None
+    scope: str = "ALL"
+
+
+@dataclass(frozen=True)
+class FaultDecision:
+    """What to do to one request: an extra delay, and at most one fault."""
+
+    delay_seconds: float = 0.0
+    fault: Fault | None = None
+
+    @property
+    def names(self) -> str | None:
+        parts = [f"slow={self.delay_seconds * 1000:g}"] if self.delay_seconds else []
+        if self.fault is not None:
+            parts.append(self.fault.name)
+        return ",".join(parts) or None
+
+
+NO_FAULT: Final[FaultDecision] = FaultDecision()
+
+
+class FaultPlan:
+    """Parsed rules plus the per-scope request counters and the seeded RNG.
+
+    Not thread-safe on its own: ``SandboxState`` calls it under its lock.
+    """
+
+    def __init__(self, rules: tuple[FaultRule, ...] = (), *, seed: int = 0, spec: str = "") -> None:
+        self.rules = rules
+        self.seed = seed
+        self.spec = spec
+        self._rng = random.Random(seed)
+        self._counts = dict.fromkeys(SCOPES, 0)
+
+    @classmethod
+    def parse(cls, spec: str | None) -> FaultPlan:
+        spec = (spec or "").strip()
+        rules: list[FaultRule] = []
+        seed = 0
+        for item in (part.strip() for part in spec.split(",")):
+            if not item:
+                continue
+            if item.startswith("seed="):
+                try:
+                    seed = int(item[len("seed=") :])
+                except ValueError:
+                    raise FaultSpecError(f"bad seed in {item!r}") from None
+                continue
+            rules.append(_parse_rule(item))
+        return cls(tuple(rules), seed=seed, spec=spec)
+
+    def reset_counts(self) -> None:
+        self._counts = dict.fromkeys(SCOPES, 0)
+        self._rng = random.Random(self.seed)
+
+    def decide(self, method: str) -> FaultDecision:
+        """Count one contacts request and pick its fault(s)."""
+        method = method.upper()
+        for scope, methods in SCOPES.items():
+            if method in methods:
+                self._counts[scope] += 1
+        delay = 0.0
+        chosen: Fault | None = None
+        for rule in self.rules:
+            if method not in SCOPES[rule.scope]:
+                continue
+            if rule.probability is not None:
+                fires = self._rng.random() < rule.probability
+            else:
+                fires = self._counts[rule.scope] in rule.numbers
+            if not fires:
+                continue
+            if rule.fault.kind == "slow":
+                delay += (rule.fault.value or 0.0) / 1000
+            elif chosen is None:
+                chosen = rule.fault
+        if chosen is not None and chosen.kind == "drop-after" and method == "GET":
+            chosen = Fault("drop-before")
+        return FaultDecision(delay_seconds=delay, fault=chosen)
+
+
+def _parse_rule(item: str) -> FaultRule:
+    kind_text, at, when_text = item.partition("@")
+    if not at or not when_text:
+        raise FaultSpecError(f"{item!r}: expected KIND@WHEN")
+    when_text, _, scope = when_text.partition("/")
+    scope = scope.upper() or "ALL"
+    if scope not in SCOPES or (scope == "ALL" and "/" in item):
+        raise FaultSpecError(f"{item!r}: scope must be one of GET, POST, PATCH, WRITE")
+    fault = _parse_kind(kind_text.strip(), item)
+    if when_text.startswith("p"):
+        try:
+            probability = float(when_text[1:])
+        except ValueError:
+            raise FaultSpecError(f"{item!r}: bad probability") from None
+        if not 0.0 <= probability <= 1.0:
+            raise FaultSpecError(f"{item!r}: probability must be between 0 and 1")
+        return FaultRule(fault, probability=probability, scope=scope)
+    numbers: set[int] = set()
+    for part in when_text.split("+"):
+        match = _RANGE.match(part.strip())
+        if match is None:
+            raise FaultSpecError(f"{item!r}: bad request number or range {part!r}")
+        low = int(match.group(1))
+        high = int(match.group(2) or low)
+        if low < 1 or high < low:
+            raise FaultSpecError(f"{item!r}: request numbers start at 1 and ranges ascend")
+        numbers.update(range(low, high + 1))
+    return FaultRule(fault, numbers=frozenset(numbers), scope=scope)
+
+
+def _parse_kind(text: str, item: str) -> Fault:
+    name, equals, value_text = text.partition("=")
+    if name in SIMPLE_KINDS and not equals:
+        return Fault(name)
+    if name == "429":
+        if not equals:
+            return Fault("429", DEFAULT_RETRY_AFTER)
+        return Fault("429", _positive(value_text, item))
+    if name == "slow" and equals:
+        return Fault("slow", _positive(value_text, item))
+    raise FaultSpecError(f"{item!r}: unknown fault kind {text!r}")
+
+
+def _positive(text: str, item: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise FaultSpecError(f"{item!r}: {text!r} is not a number") from None
+    if value <= 0:
+        raise FaultSpecError(f"{item!r}: {text!r} must be positive")
+    return value

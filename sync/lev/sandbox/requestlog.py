@@ -1,0 +1,70 @@
+"""The request log: every API request the sandbox received and what it answered.
+
+Tests replay it through the OpenAPI validator, so it keeps the request as
+sent (method, path with query string, headers, raw body) and the answer
+(status, headers, body) plus the fault applied, if any. The Authorization
+header is redacted, keeping the scheme so the security check still sees a
+bearer token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+REDACTED = "REDACTED"
+
+
+def redacted_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        if name.lower() == "authorization":
+            scheme, _, _ = value.partition(" ")
+            value = f"{scheme} {REDACTED}" if scheme.lower() == "bearer" else REDACTED
+        out[name] = value
+    return out
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    seq: int
+    received_at: str
+    method: str
+    # Path as sent, query string included: "/api/external/v2/contacts?limit=200".
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    # Path template such as "PATCH /contacts/{id}", None for unknown routes.
+    endpoint: str | None
+    # None when the connection was dropped without an answer.
+    status: int | None
+    fault: str | None
+    request_id: str | None
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        """A request header by case-insensitive name."""
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "received_at": self.received_at,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": self.headers,
+            "body": self.body.decode("utf-8", errors="replace"),
+            "endpoint": self.endpoint,
+            "status": self.status,
+            "fault": self.fault,
+            "request_id": self.request_id,
+            "response_headers": self.response_headers,
+            "response_body": self.response_body.decode("utf-8", errors="replace"),
+        }
