@@ -51,6 +51,8 @@ def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # Tracebacks become text before masking, so a token in an exception is masked too.
+        structlog.processors.format_exc_info,
         masker,
     ]
     renderer: Any = (
@@ -59,7 +61,7 @@ def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
         else structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
     )
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=False,

@@ -77,7 +77,9 @@ def merge_contact(
         return Merge(local_changes=dict(remote), base=dict(remote))
     known_base: Record = base or {}
     changes: dict[str, Any] = {}
-    new_base: dict[str, Any] = {}
+    # A field the answer leaves out (an older API shape, a sparse answer) keeps its last
+    # agreed value: dropping it from the base would make the next diff push it again.
+    new_base: dict[str, Any] = {k: v for k, v in known_base.items() if k not in remote}
     conflicts: list[Conflict] = []
     for name, theirs in remote.items():
         ours = local.get(name)

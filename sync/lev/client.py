@@ -95,13 +95,12 @@ class LevClient:
         if cursor is not None:
             params["cursor"] = cursor
         what = f"GET {CONTACTS_PATH}" + (" from a saved cursor" if cursor else " (first page)")
+
         def parse(raw: bytes, *, what: str) -> tuple[Page, str | None]:
             page = parse_page(raw, what=what)
             return page, page.request_id
 
-        page: Page = self._with_retries(
-            lambda: self._call("GET", CONTACTS_PATH, what, parse, params=params)
-        )
+        page: Page = self._with_retries(lambda: self._call("GET", CONTACTS_PATH, what, parse, params=params))
         return page
 
     def send_write(self, request: PreparedWrite, idempotency_key: str) -> dict[str, Any]:
@@ -134,9 +133,7 @@ class LevClient:
 
     def _on_retry(self, error: Exception, attempt: int, delay: float) -> None:
         self.stats.retries += 1
-        log.warning(
-            "http.retry", error=str(error), attempt=attempt, wait_seconds=round(delay, 3)
-        )
+        log.warning("http.retry", error=str(error), attempt=attempt, wait_seconds=round(delay, 3))
 
     def _call(
         self,
@@ -156,15 +153,16 @@ class LevClient:
         self.stats.by_endpoint[endpoint] = self.stats.by_endpoint.get(endpoint, 0) + 1
         started = time.monotonic()
         try:
-            response = self._http.request(
-                method, path, params=params, content=content, headers=headers
-            )
+            response = self._http.request(method, path, params=params, content=content, headers=headers)
         except httpx.TimeoutException as exc:
             self._log(method, path, started, status=None, error=type(exc).__name__)
             raise NetworkError(f"{what}: no answer within the timeout") from None
         except httpx.TransportError as exc:
             self._log(method, path, started, status=None, error=type(exc).__name__)
             raise NetworkError(f"{what}: the connection failed ({type(exc).__name__})") from None
+        except httpx.RequestError as exc:  # e.g. a body that does not match its Content-Encoding
+            self._log(method, path, started, status=None, error=type(exc).__name__)
+            raise InvalidResponse(f"{what}: the answer could not be read ({type(exc).__name__})") from None
         raw = response.content
         if response.is_success:
             try:
@@ -181,9 +179,7 @@ class LevClient:
             content_type=response.headers.get("content-type", ""),
             retry_after_header=response.headers.get("retry-after"),
         )
-        self._log(
-            method, path, started, response.status_code, error.request_id, type(error).__name__
-        )
+        self._log(method, path, started, response.status_code, error.request_id, type(error).__name__)
         if isinstance(error, RateLimited):
             self.stats.rate_limited += 1
             if self._pacer is not None:

@@ -36,9 +36,7 @@ from sync.remote import Page
 
 MAX_TEXT_LENGTH = 65_536  # a longer string from the API is a broken answer, not a name
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_NOT_PATCHABLE_YET = {
-    "email": "the Lev API does not support changing a contact's email yet (it answers 409)"
-}
+_NOT_PATCHABLE_YET = {"email": "the Lev API does not support changing a contact's email yet (it answers 409)"}
 
 
 class LevWireRules:
@@ -52,9 +50,7 @@ class LevWireRules:
         problems: list[str] = []
         contact_type = fields.get("contact_type")
         if contact_type not in CONTACT_TYPES:
-            problems.append(
-                f"contact_type must be one of {sorted(CONTACT_TYPES)}, not {contact_type!r}"
-            )
+            problems.append(f"contact_type must be one of {sorted(CONTACT_TYPES)}, not {contact_type!r}")
         company_id = fields.get("company_id")
         if not (_is_integer(company_id) and company_id > 0):
             problems.append(f"company_id must be a positive integer, not {company_id!r}")
@@ -91,9 +87,7 @@ class LevWireRules:
             else:
                 body[name] = wire
         prepared = (
-            PreparedWrite("PATCH", f"{CONTACTS_PATH}/{remote_id}", canonical_json(body))
-            if body
-            else None
+            PreparedWrite("PATCH", f"{CONTACTS_PATH}/{remote_id}", canonical_json(body)) if body else None
         )
         refusal = Refusal("; ".join(reasons), refused) if refused else None
         return prepared, refusal
@@ -161,7 +155,7 @@ def decode_body(raw: bytes, *, what: str) -> tuple[dict[str, Any], str | None]:
         raise InvalidResponse(f"{what}: the API answered with an empty body")
     try:
         body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise InvalidResponse(f"{what}: the answer is not JSON ({exc.__class__.__name__})") from None
     if not isinstance(body, dict):
         raise InvalidResponse(f"{what}: the answer is JSON but not an object")
@@ -204,7 +198,7 @@ def _error_details(raw: bytes, content_type: str) -> tuple[str, str | None, floa
         return "the answer was not JSON (an error page from a proxy?)", None, None
     try:
         body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return "the error answer is not valid JSON", None, None
     if not isinstance(body, dict):
         return "", None, None
@@ -236,13 +230,9 @@ def parse_page(raw: bytes, *, what: str) -> Page:
     has_more = pagination.get("has_more")
     next_cursor = pagination.get("next_cursor")
     if not isinstance(has_more, bool):
-        raise InvalidResponse(
-            f"{what}: pagination.has_more is not true or false", request_id=request_id
-        )
+        raise InvalidResponse(f"{what}: pagination.has_more is not true or false", request_id=request_id)
     if has_more and not (isinstance(next_cursor, str) and next_cursor):
-        raise InvalidResponse(
-            f"{what}: has_more is true but next_cursor is missing", request_id=request_id
-        )
+        raise InvalidResponse(f"{what}: has_more is true but next_cursor is missing", request_id=request_id)
     contacts = [check_contact(item, what=what, request_id=request_id) for item in data]
     ids = [contact["id"] for contact in contacts]
     if len(set(ids)) != len(ids):
@@ -262,9 +252,7 @@ def check_contact(item: Any, *, what: str, request_id: str | None) -> dict[str, 
         raise InvalidResponse(f"{what}: a contact is not a JSON object", request_id=request_id)
     contact_id = item.get("id")
     if not _is_integer(contact_id):
-        raise InvalidResponse(
-            f"{what}: a contact has no integer id ({contact_id!r})", request_id=request_id
-        )
+        raise InvalidResponse(f"{what}: a contact has no integer id ({contact_id!r})", request_id=request_id)
     for name, kind in CONTACT_FIELDS.items():
         value = item.get(name)
         if value is None or _has_kind(value, kind):

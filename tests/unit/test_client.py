@@ -1,0 +1,234 @@
+"""The Lev client over a real httpx.Client, with respx standing in for the server."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import respx
+import structlog
+from structlog.testing import capture_logs
+
+from sync.errors import AuthError, InvalidResponse, NetworkError, RequestRejected
+from sync.lev.client import LevClient, open_http
+from sync.plan import PreparedWrite, canonical_json
+from sync.retrying import RetryPolicy
+
+BASE = "https://api.lev.test/api/external/v2"
+TOKEN = "lev_sk_unit_TOKEN_0123456789"
+KEY = "7f1d4c2e-1111-4222-8333-944445555666"
+
+
+def contact(contact_id: int = 7, **values: Any) -> dict[str, Any]:
+    return {"id": contact_id, "first_name": "Ada", "phones": [], "is_primary": False, **values}
+
+
+def ok_contact(contact_id: int = 7, status: int = 200) -> httpx.Response:
+    return httpx.Response(status, json={"request_id": f"req_ok_{contact_id}", "data": contact(contact_id)})
+
+
+def page(*ids: int, cursor: str | None = None) -> httpx.Response:
+    body = {
+        "request_id": "req_page",
+        "data": [contact(i) for i in ids],
+        "pagination": {
+            "total": len(ids),
+            "limit": 200,
+            "has_more": cursor is not None,
+            "next_cursor": cursor,
+        },
+    }
+    return httpx.Response(200, json=body)
+
+
+def failure(status: int, **extra: Any) -> httpx.Response:
+    error = {"status": status, "type": "x", "message": f"failed {status}", "details": {}, **extra}
+    return httpx.Response(status, json={"request_id": f"req_{status}", "error": error})
+
+
+class Harness:
+    def __init__(self, router: respx.MockRouter, attempts: int) -> None:
+        self.router = router
+        self.sleeps: list[float] = []
+        self.client = LevClient(
+            open_http(base_url=BASE, token=TOKEN, origin_app="unit-tests", timeout=5.0),
+            retry=RetryPolicy(attempts=attempts),
+            sleep=self.sleeps.append,
+            rng=random.Random(0),
+        )
+
+
+@pytest.fixture
+def lev() -> Iterator[Harness]:
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        harness = Harness(router, attempts=4)
+        yield harness
+        harness.client._http.close()
+
+
+@pytest.fixture
+def events() -> Iterator[list[dict[str, Any]]]:
+    """Structlog events at every level, whatever the suite configured."""
+    previous = structlog.get_config()["wrapper_class"]
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        with capture_logs() as captured:
+            yield captured
+    finally:
+        structlog.configure(wrapper_class=previous)
+
+
+PATCH = PreparedWrite("PATCH", "/contacts/7", canonical_json({"city": "Zürich", "title": ""}))
+POST = PreparedWrite("POST", "/contacts", canonical_json({"company_id": 3, "contact_type": "sponsor"}))
+
+
+# --- requests ------------------------------------------------------------------------
+
+
+def test_page_request_sends_lev_headers_and_limit(lev: Harness) -> None:
+    """A page fetch sends the bearer token, X-Origin-App, limit=200 and no idempotency key."""
+    route = lev.router.get("/contacts").mock(return_value=page(1, 2, cursor="c2"))
+    result = lev.client.fetch_page(None)
+    assert [c["id"] for c in result.contacts] == [1, 2]
+    assert result.next_cursor == "c2"
+    request = route.calls.last.request
+    assert request.url.path == "/api/external/v2/contacts"
+    assert dict(request.url.params) == {"limit": "200"}
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert request.headers["X-Origin-App"] == "unit-tests"
+    assert "Idempotency-Key" not in request.headers
+
+
+def test_page_request_passes_the_cursor(lev: Harness) -> None:
+    """A page fetch from a cursor sends it beside the limit."""
+    route = lev.router.get("/contacts").mock(return_value=page(3))
+    lev.client.fetch_page("abc==")
+    assert dict(route.calls.last.request.url.params) == {"limit": "200", "cursor": "abc=="}
+
+
+@pytest.mark.parametrize("write", [PATCH, POST], ids=["patch", "post"])
+def test_write_sends_key_content_type_and_exact_bytes(lev: Harness, write: PreparedWrite) -> None:
+    """A write sends its idempotency key, Content-Type JSON and the prepared bytes unchanged."""
+    route = lev.router.request(write.method, write.path).mock(return_value=ok_contact(7, 201))
+    answer = lev.client.send_write(write, KEY)
+    assert answer == contact(7)
+    request = route.calls.last.request
+    assert request.content == write.body
+    assert request.headers["Idempotency-Key"] == KEY
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert request.headers["X-Origin-App"] == "unit-tests"
+
+
+# --- retries -------------------------------------------------------------------------
+
+
+def test_write_is_retried_with_the_same_key_and_bytes(lev: Harness, events: list[dict[str, Any]]) -> None:
+    """After a 500, a dropped connection and a 429, every attempt carries the same key and bytes."""
+    route = lev.router.patch("/contacts/7").mock(
+        side_effect=[
+            failure(500),
+            httpx.ConnectError("connection dropped"),
+            failure(429, retry_after_seconds=9),
+            ok_contact(7),
+        ]
+    )
+    assert lev.client.send_write(PATCH, KEY)["id"] == 7
+    assert route.call_count == 4
+    assert {call.request.headers["Idempotency-Key"] for call in route.calls} == {KEY}
+    assert [call.request.content for call in route.calls] == [PATCH.body] * 4
+    assert len(lev.sleeps) == 3
+    assert lev.sleeps[2] >= 9.0
+    stats = lev.client.stats
+    assert (stats.requests, stats.rate_limited, stats.retries) == (4, 1, 3)
+    assert stats.by_endpoint == {"PATCH /contacts/{id}": 4}
+
+    requests = [e for e in events if e["event"] == "http.request"]
+    assert len(requests) == 4
+    assert [e["status"] for e in requests] == [500, None, 429, 200]
+    assert [e["request_id"] for e in requests] == ["req_500", None, "req_429", "req_ok_7"]
+    for event in requests:
+        assert (event["method"], event["path"]) == ("PATCH", "/contacts/7")
+        assert isinstance(event["duration_ms"], float)
+        assert event["duration_ms"] >= 0
+    assert [e["event"] for e in events].count("http.retry") == 3
+    for event in events:
+        assert TOKEN not in repr(event)
+        assert "Bearer" not in repr(event)
+
+
+def test_read_timeout_becomes_network_error_after_the_attempts(
+    lev: Harness, events: list[dict[str, Any]]
+) -> None:
+    """A request that keeps timing out is NetworkError after `attempts` tries, waiting between them."""
+    route = lev.router.get("/contacts").mock(side_effect=httpx.ReadTimeout("slow"))
+    with pytest.raises(NetworkError, match="GET /contacts"):
+        lev.client.fetch_page(None)
+    assert route.call_count == 4
+    assert len(lev.sleeps) == 3
+    logged = [e for e in events if e["event"] == "http.request"]
+    assert [(e["status"], e["error"]) for e in logged] == [(None, "ReadTimeout")] * 4
+
+
+def test_422_is_request_rejected_without_retry(lev: Harness) -> None:
+    """A 422 is RequestRejected with status and request_id, sent once."""
+    route = lev.router.patch("/contacts/7").mock(return_value=failure(422))
+    with pytest.raises(RequestRejected) as caught:
+        lev.client.send_write(PATCH, KEY)
+    assert (caught.value.status, caught.value.request_id) == (422, "req_422")
+    assert route.call_count == 1
+    assert lev.sleeps == []
+
+
+def test_401_is_auth_error_without_retry(lev: Harness, events: list[dict[str, Any]]) -> None:
+    """A 401 is AuthError at once, and neither the error nor the logs show the token."""
+    route = lev.router.get("/contacts").mock(return_value=failure(401))
+    with pytest.raises(AuthError) as caught:
+        lev.client.fetch_page(None)
+    assert route.call_count == 1
+    assert lev.sleeps == []
+    assert TOKEN not in str(caught.value)
+    assert all(TOKEN not in repr(e) for e in events)
+
+
+def test_malformed_success_is_retried_then_invalid_response(lev: Harness) -> None:
+    """A 200 whose body is garbled is retried (under the same key) and then raised as InvalidResponse."""
+    route = lev.router.post("/contacts").mock(return_value=httpx.Response(200, content=b"<html>oops</html>"))
+    with pytest.raises(InvalidResponse, match="POST /contacts"):
+        lev.client.send_write(POST, KEY)
+    assert route.call_count == 4
+    assert {call.request.headers["Idempotency-Key"] for call in route.calls} == {KEY}
+
+
+def test_malformed_page_then_good_page_succeeds(lev: Harness) -> None:
+    """One garbled page answer followed by a good one returns the good page."""
+    lev.router.get("/contacts").mock(side_effect=[httpx.Response(200, json={"data": "x"}), page(1)])
+    assert [c["id"] for c in lev.client.fetch_page(None).contacts] == [1]
+    assert lev.client.stats.requests == 2
+
+
+def test_undecodable_body_is_translated(lev: Harness) -> None:
+    """A body that fails Content-Encoding decoding becomes a product error, not an httpx one."""
+    lev.router.get("/contacts").mock(
+        return_value=httpx.Response(
+            200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(b"not gzip")
+        )
+    )
+    with pytest.raises((NetworkError, InvalidResponse)):
+        lev.client.fetch_page(None)
+
+
+def test_open_http_sets_bounded_timeouts_and_no_redirects() -> None:
+    """The httpx client has explicit timeouts, follows no redirects and ignores proxy environment."""
+    http = open_http(base_url=BASE + "/", token=TOKEN, origin_app="x", timeout=40.0)
+    try:
+        assert http.timeout.read == 40.0
+        assert http.timeout.connect == 10.0
+        assert http.follow_redirects is False
+        assert str(http.base_url) == BASE + "/"
+    finally:
+        http.close()
