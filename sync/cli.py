@@ -70,8 +70,14 @@ def cli(log_level: str) -> None:
 @cli.command()
 @_settings_options
 @click.option("--dry-run", is_flag=True, help="Print the writes the store calls for; send none.")
-@click.option("--wait", "wait_seconds", type=float, default=0.0, metavar="SECONDS",
-              help="Wait this long for another sync to finish instead of exiting 75.")
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=float,
+    default=0.0,
+    metavar="SECONDS",
+    help="Wait this long for another sync to finish instead of exiting 75.",
+)
 def sync(config_path: str | None, dry_run: bool, wait_seconds: float, **flags: Any) -> None:
     """Run one two-way sync and exit (0 done, 1 needs a person, 3 failed, 75 locked)."""
     settings = _settings(config_path, **flags)
@@ -167,14 +173,50 @@ def retry(config_path: str | None, write_ids: tuple[int, ...], **flags: Any) -> 
 
 
 @cli.command()
+@_settings_options
+@click.option("--every", metavar="DURATION", help="Run every 30s, 5m, 1h, 1h30m ...")
+@click.option("--cron", metavar="EXPRESSION", help="Run on a crontab schedule, e.g. '*/15 * * * *' (UTC).")
+@click.option("--no-run-at-start", is_flag=True, help="Wait for the first slot instead of running at once.")
+@click.option("--health-port", type=int, default=None, help="Serve /healthz and /metrics on this port.")
+@click.option("--health-host", default="127.0.0.1", show_default=True)
+def daemon(
+    config_path: str | None,
+    every: str | None,
+    cron: str | None,
+    no_run_at_start: bool,
+    health_port: int | None,
+    health_host: str,
+    **flags: Any,
+) -> None:
+    """Run syncs on a schedule until SIGTERM or SIGINT."""
+    from sync.daemon import run_daemon
+    from sync.schedule import schedule_from
+
+    schedule = schedule_from(every, cron)
+    settings = _settings(config_path, **flags)
+    store = Store.open(settings.database_url)
+    health = (health_host, health_port) if health_port is not None else None
+    sys.exit(run_daemon(settings, store, schedule, run_at_start=not no_run_at_start, health_address=health))
+
+
+@cli.command()
 @click.option("--port", type=int, default=8765, show_default=True)
 @click.option("--contacts", type=int, default=500, show_default=True)
-@click.option("--tier", type=click.Choice(["free", "standard", "enterprise", "unlimited"]),
-              default="unlimited", show_default=True)
+@click.option(
+    "--tier",
+    type=click.Choice(["free", "standard", "enterprise", "unlimited"]),
+    default="unlimited",
+    show_default=True,
+)
 @click.option("--latency-ms", type=int, default=0, show_default=True)
 @click.option("--faults", default="", help="Fault plan, e.g. '500@3,drop-after@p0.05,seed=7'.")
-@click.option("--window-seconds", type=float, default=60.0, show_default=True,
-              help="Rate-limit window (shorten it for tests).")
+@click.option(
+    "--window-seconds",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Rate-limit window (shorten it for tests).",
+)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--token", default=None, help="Token to accept (default: a new one, printed).")
 def sandbox(**options: Any) -> None:

@@ -1,0 +1,230 @@
+"""The daemon and one-off runs as real processes: schedule, signals, the lock, status."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sync.lev.sandbox.server import SandboxServer
+from sync.lev.sandbox.testing import running_sandbox
+from tests.conftest import LocalTable
+
+pytestmark = pytest.mark.slow
+
+
+class Cli:
+    """`contacts-sync` as a user runs it: a subprocess with settings in the environment."""
+
+    def __init__(self, sandbox: SandboxServer, database_url: str, **extra_env: str) -> None:
+        self.env = {
+            **os.environ,
+            "CONTACTS_SYNC_API_URL": sandbox.base_url,
+            "CONTACTS_SYNC_API_TOKEN": sandbox.token,
+            "CONTACTS_SYNC_DATABASE_URL": database_url,
+            "CONTACTS_SYNC_RETRY_BASE_DELAY": "0.05",
+            **extra_env,
+        }
+
+    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "sync.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sync.cli", *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def status(self) -> dict[str, Any]:
+        done = self.run("status", "--json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+def writes_received(sandbox: SandboxServer) -> int:
+    return len([e for e in sandbox.state.request_log() if e.method in ("POST", "PATCH")])
+
+
+def json_events(output: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def _finished_runs(table: LocalTable) -> int:
+    try:
+        return int(table.execute("SELECT count(*) AS n FROM runs WHERE finished_at IS NOT NULL")[0]["n"])
+    except Exception:  # the daemon has not created the store yet
+        return 0
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[tuple[SandboxServer, Cli, LocalTable]]:
+    database_url = f"sqlite:///{tmp_path / 'contacts.db'}"
+    with running_sandbox(contacts=40, seed=5) as sandbox:
+        yield sandbox, Cli(sandbox, database_url), LocalTable(database_url)
+
+
+def test_daemon_runs_on_schedule_each_run_with_its_own_run_id(
+    setup: tuple[SandboxServer, Cli, LocalTable],
+) -> None:
+    """A daemon with a 1 s interval runs several times and tags each run's events with its run_id."""
+    _, cli, table = setup
+    daemon = cli.start("daemon", "--every", "1s")
+    wait_until(lambda: _finished_runs(table) >= 3)
+    daemon.send_signal(signal.SIGTERM)
+    output, _ = daemon.communicate(timeout=15)
+    assert daemon.returncode == 0
+    finished = [e for e in json_events(output) if e["event"] == "sync.run.finished"]
+    assert len(finished) >= 3
+    assert len({e["run_id"] for e in finished}) == len(finished)
+    for event in json_events(output):
+        if event["event"] == "http.request":
+            assert event["run_id"] in {e["run_id"] for e in finished}
+
+
+def test_sigterm_during_a_slow_push_exits_in_time_and_nothing_is_applied_twice(
+    setup: tuple[SandboxServer, Cli, LocalTable],
+) -> None:
+    """SIGTERM mid-push exits 0 within 10 s; the next run finishes with every write applied once."""
+    sandbox, cli, table = setup
+    assert cli.run("sync").returncode == 0
+    for n in range(5):
+        table.insert(contact_type="sponsor", company_id=1, first_name=f"Term{n}")
+    sandbox.state.set_faults("slow=1500@p1/WRITE")
+    daemon = cli.start("daemon", "--every", "1h")
+    wait_until(lambda: writes_received(sandbox) >= 1)
+    stopped_at = time.monotonic()
+    daemon.send_signal(signal.SIGTERM)
+    daemon.communicate(timeout=15)
+    assert daemon.returncode == 0
+    assert time.monotonic() - stopped_at < 10
+    assert writes_received(sandbox) < 5  # it stopped instead of finishing the push
+    sandbox.state.set_faults("")
+    assert cli.run("sync").returncode == 0
+    created = [
+        c["first_name"] for c in sandbox.state.all_contacts() if (c["first_name"] or "").startswith("Term")
+    ]
+    assert sorted(created) == [f"Term{n}" for n in range(5)]
+
+
+def test_one_off_sync_while_the_daemon_runs_exits_75_and_wait_succeeds(
+    setup: tuple[SandboxServer, Cli, LocalTable],
+) -> None:
+    """A cron run that finds the lock held exits 75 naming the holder; with --wait it runs after."""
+    sandbox, cli, table = setup
+    assert cli.run("sync").returncode == 0
+    for n in range(4):
+        table.insert(contact_type="sponsor", company_id=1, first_name=f"Lock{n}")
+    sandbox.state.set_faults("slow=700@p1/WRITE")
+    daemon = cli.start("daemon", "--every", "1h")
+    try:
+        wait_until(lambda: writes_received(sandbox) >= 1)
+        refused = cli.run("sync")
+        assert refused.returncode == 75
+        assert "another sync of this store is running (pid" in refused.stderr
+        waited = cli.run("sync", "--wait", "30")
+        assert waited.returncode == 0, waited.stderr
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.communicate(timeout=15)
+    assert len([c for c in sandbox.state.all_contacts() if (c["first_name"] or "").startswith("Lock")]) == 4
+
+
+def test_a_lock_left_by_kill_9_is_taken_over(setup: tuple[SandboxServer, Cli, LocalTable]) -> None:
+    """A sync killed with SIGKILL while holding the lock does not block the next one."""
+    sandbox, cli, table = setup
+    assert cli.run("sync").returncode == 0
+    table.insert(contact_type="sponsor", company_id=1, first_name="Killed")
+    sandbox.state.set_faults("slow=3000@p1/WRITE")
+    victim = cli.start("sync")
+    wait_until(lambda: writes_received(sandbox) >= 1)
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=10)
+    sandbox.state.set_faults("")
+    after = cli.run("sync")
+    assert after.returncode == 0, after.stderr
+    assert len([c for c in sandbox.state.all_contacts() if c["first_name"] == "Killed"]) == 1
+
+
+def test_repeated_failures_back_off_and_show_in_status(setup: tuple[SandboxServer, Cli, LocalTable]) -> None:
+    """A daemon whose runs keep failing skips slots instead of retrying every second."""
+    _, cli, table = setup
+    cli.env["CONTACTS_SYNC_API_TOKEN"] = "lev_sk_not_the_right_one"
+    daemon = cli.start("daemon", "--every", "1s")
+    wait_until(lambda: _finished_runs(table) >= 1)
+    time.sleep(5)
+    daemon.send_signal(signal.SIGTERM)
+    output, _ = daemon.communicate(timeout=15)
+    assert daemon.returncode == 0
+    events = json_events(output)
+    failed = [e for e in events if e["event"] == "sync.run.finished"]
+    assert 2 <= len(failed) <= 3  # 6 slots, but after 2 failures it waits 2 s, then 4 s
+    assert any(e["event"] == "daemon.run.backing_off" for e in events)
+    assert "lev_sk_not_the_right_one" not in output
+    daemon_state = cli.status()["daemon"]
+    assert daemon_state["consecutive_failures"] >= 2
+    assert daemon_state["backing_off_until"]
+
+
+def test_status_json_reports_every_kind_of_entry(setup: tuple[SandboxServer, Cli, LocalTable]) -> None:
+    """status --json lists runs, pending changes, open conflicts, rejected writes and the daemon."""
+    sandbox, cli, table = setup
+    assert cli.run("sync").returncode == 0
+    row = table.execute("SELECT local_id, id FROM contacts WHERE id IS NOT NULL ORDER BY id LIMIT 1")[0]
+    table.update(row["local_id"], title="Mine")
+    sandbox.state.admin_edit(row["id"], {"title": "Theirs"})
+    table.insert(contact_type="sponsor", company_id=424242, first_name="Rejected")
+    table.insert(contact_type="nobody", company_id=1, first_name="Refused")
+    done = cli.run("sync", "--policy", "manual")
+    assert done.returncode == 1
+    table.insert(contact_type="sponsor", company_id=1, first_name="Waiting")
+    daemon = cli.start("daemon", "--every", "1h", "--no-run-at-start")
+    wait_until(lambda: (cli.status().get("daemon") or {}).get("next_run") is not None)
+    daemon.send_signal(signal.SIGTERM)
+    daemon.communicate(timeout=15)
+
+    report = cli.status()
+    assert [run["outcome"] for run in report["runs"]] == ["attention", "ok"]
+    assert report["runs"][0]["counts"]["conflicts"] == 1
+    assert report["local_changes"] == 3  # Rejected, Refused and Waiting have no id yet
+    (conflict,) = report["conflicts"]
+    assert (conflict["field"], conflict["local_value"], conflict["remote_value"]) == (
+        "title",
+        "Mine",
+        "Theirs",
+    )
+    rejected = {r["body"] and json.loads(r["body"]).get("first_name"): r for r in report["rejected_writes"]}
+    assert rejected["Rejected"]["http_status"] == 422 and rejected["Rejected"]["request_id"]
+    assert "company_id" in rejected["Rejected"]["error"]
+    assert rejected["Refused"]["refused_locally"] and "contact_type" in rejected["Refused"]["error"]
+    assert report["daemon"]["schedule"] == "every 1h" and report["daemon"]["next_run"]
+
+    resolved = cli.run("conflicts", str(conflict["conflict_id"]), "--take", "local")
+    assert resolved.returncode == 0, resolved.stderr
+    assert cli.run("retry").returncode == 0
+    assert cli.status()["conflicts"] == [] and cli.status()["rejected_writes"] == []
+    cli.run("sync")
+    assert sandbox.state.contact(row["id"])["title"] == "Mine"
