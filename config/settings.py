@@ -122,8 +122,7 @@ def _read_config_file(path: Path, warnings: list[str]) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
     if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         warnings.append(
-            f"config file {path} can be read by other users; it may hold the API token: "
-            f"chmod 600 {path}"
+            f"config file {path} can be read by other users; it may hold the API token: chmod 600 {path}"
         )
     return data
 

@@ -35,9 +35,7 @@ def sync_lock(store: Store, *, wait_seconds: float = 0.0) -> Iterator[None]:
         lock_context = _advisory_lock(store, engine, wait_seconds)
     with lock_context:
         with store.write() as tx:
-            store.save_checkpoint(
-                tx, HOLDER, f"pid {os.getpid()} on {socket.gethostname()} since {now()}"
-            )
+            store.save_checkpoint(tx, HOLDER, f"pid {os.getpid()} on {socket.gethostname()} since {now()}")
         yield
 
 

@@ -16,9 +16,7 @@ Migration = Callable[[Connection], None]
 
 
 def _initial_schema(connection: Connection) -> None:
-    SQLModel.metadata.create_all(
-        connection, tables=[CONTACTS, STATE, WRITES, CONFLICTS, CHECKPOINTS, RUNS]
-    )
+    SQLModel.metadata.create_all(connection, tables=[CONTACTS, STATE, WRITES, CONFLICTS, CHECKPOINTS, RUNS])
 
 
 STEPS: list[tuple[str, Migration]] = [
@@ -54,7 +52,5 @@ def ensure_schema(engine: Engine) -> None:
                 continue
             migrate(connection)
             connection.execute(
-                MIGRATIONS.insert().values(
-                    name=name, applied_at=datetime.now(UTC).isoformat()
-                )
+                MIGRATIONS.insert().values(name=name, applied_at=datetime.now(UTC).isoformat())
             )

@@ -65,9 +65,7 @@ def load_status(tx: Connection, *, runs: int = 10) -> dict[str, Any]:
 def _count_unsynced(tx: Connection) -> int:
     """Rows created locally and not yet pushed."""
     return int(
-        tx.execute(
-            select(func.count()).select_from(CONTACTS).where(CONTACTS.c.id.is_(None))
-        ).scalar_one()
+        tx.execute(select(func.count()).select_from(CONTACTS).where(CONTACTS.c.id.is_(None))).scalar_one()
     )
 
 
@@ -88,9 +86,7 @@ def save_conflict_resolved(
     """
     conflict = (
         tx.execute(
-            select(CONFLICTS).where(
-                CONFLICTS.c.conflict_id == conflict_id, CONFLICTS.c.status == "open"
-            )
+            select(CONFLICTS).where(CONFLICTS.c.conflict_id == conflict_id, CONFLICTS.c.status == "open")
         )
         .mappings()
         .first()
@@ -104,11 +100,7 @@ def save_conflict_resolved(
         ).scalar_one_or_none()
         value = (base or {}).get(field, conflict["remote_value"])
     if take in ("remote", "value"):
-        tx.execute(
-            update(CONTACTS)
-            .where(CONTACTS.c.local_id == conflict["local_id"])
-            .values({field: value})
-        )
+        tx.execute(update(CONTACTS).where(CONTACTS.c.local_id == conflict["local_id"]).values({field: value}))
     resolution = {"take": take, "value": value if take != "local" else conflict["local_value"]}
     tx.execute(
         update(CONFLICTS)

@@ -95,9 +95,7 @@ class Store:
         self, tx: Connection, contact_ids: list[int]
     ) -> tuple[dict[int, LocalRow], dict[int, Base]]:
         """Local rows and bases of these contacts, locked against edits until commit."""
-        rows = tx.execute(
-            select(CONTACTS).where(CONTACTS.c.id.in_(contact_ids)).with_for_update()
-        ).mappings()
+        rows = tx.execute(select(CONTACTS).where(CONTACTS.c.id.in_(contact_ids)).with_for_update()).mappings()
         local = {row["id"]: _local_row(row) for row in rows}
         bases = tx.execute(select(STATE).where(STATE.c.contact_id.in_(contact_ids))).mappings()
         return local, {b["contact_id"]: Base(b["local_id"], b["fields"]) for b in bases}
@@ -205,23 +203,17 @@ class Store:
                 .values(fields={**base.fields, "is_connected": False}, connected=False)
             )
             tx.execute(
-                update(CONTACTS)
-                .where(CONTACTS.c.local_id == base.local_id)
-                .values(is_connected=False)
+                update(CONTACTS).where(CONTACTS.c.local_id == base.local_id).values(is_connected=False)
             )
 
     # --- checkpoints --------------------------------------------------------------
 
     def load_checkpoint(self, tx: Connection, name: str) -> str | None:
-        return tx.execute(
-            select(CHECKPOINTS.c.value).where(CHECKPOINTS.c.name == name)
-        ).scalar_one_or_none()
+        return tx.execute(select(CHECKPOINTS.c.value).where(CHECKPOINTS.c.name == name)).scalar_one_or_none()
 
     def save_checkpoint(self, tx: Connection, name: str, value: str | None) -> None:
         updated = tx.execute(
-            update(CHECKPOINTS)
-            .where(CHECKPOINTS.c.name == name)
-            .values(value=value, updated_at=now())
+            update(CHECKPOINTS).where(CHECKPOINTS.c.name == name).values(value=value, updated_at=now())
         )
         if not updated.rowcount:
             tx.execute(insert(CHECKPOINTS).values(name=name, value=value, updated_at=now()))
@@ -237,9 +229,7 @@ class Store:
             held.setdefault(local_id, set()).add(field)
         refused: dict[int, set[bytes]] = {}
         pending: set[int] = set()
-        for local_id, status, body in tx.execute(
-            select(WRITES.c.local_id, WRITES.c.status, WRITES.c.body)
-        ):
+        for local_id, status, body in tx.execute(select(WRITES.c.local_id, WRITES.c.status, WRITES.c.body)):
             if status == "pending":
                 pending.add(local_id)
             else:

@@ -97,9 +97,7 @@ def changed_fields(
     A value changed and changed back is equal to its base again: it sends nothing.
     """
     return {
-        name: local.get(name)
-        for name in writable
-        if name not in held and local.get(name) != base.get(name)
+        name: local.get(name) for name in writable if name not in held and local.get(name) != base.get(name)
     }
 
 

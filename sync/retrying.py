@@ -27,9 +27,7 @@ class RetryPolicy:
     budget_seconds: float = 600.0  # most a run may spend waiting, over all requests
 
 
-def backoff_delay(
-    attempt: int, policy: RetryPolicy, *, hint: float | None, rng: random.Random
-) -> float:
+def backoff_delay(attempt: int, policy: RetryPolicy, *, hint: float | None, rng: random.Random) -> float:
     """Seconds to wait after failed attempt number `attempt` (1-based).
 
     Exponential with "equal jitter" (half fixed, half random) so that several

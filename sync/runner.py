@@ -71,6 +71,7 @@ def build_client(
         timeout=settings.timeout_seconds,
         transport=transport,
     )
+
     def pause(seconds: float) -> None:
         # A shutdown cuts a backoff wait short; the engine then stops between steps.
         if stop is not None:

@@ -21,8 +21,7 @@ def render_status(report: dict[str, Any]) -> str:
             f"  {run['started_at']}  {run['outcome']:<11} run {run['run_id']}  "
             f"pulled {counts.get('pulled', 0)}, created {counts.get('created', 0)}, "
             f"updated {counts.get('updated', 0)}, conflicts {counts.get('conflicts', 0)}, "
-            f"rejected {counts.get('rejected', 0)}"
-            + (f"  error: {run['error']}" if run.get("error") else "")
+            f"rejected {counts.get('rejected', 0)}" + (f"  error: {run['error']}" if run.get("error") else "")
         )
     if not report["runs"]:
         lines.append("  (none yet)")
