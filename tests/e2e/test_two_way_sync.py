@@ -315,3 +315,18 @@ def test_bad_token_stops_the_run(harness: Harness) -> None:
     assert result.outcome == "failed"
     assert "CONTACTS_SYNC_API_TOKEN" in (result.error or "")
     assert "lev_sk_wrong_secret" not in (result.error or "")
+
+
+def test_every_request_the_client_sends_matches_the_openapi_document(harness: Harness) -> None:
+    """Lists, PATCHes (with cleared fields and phones) and POSTs all validate against the published schemas."""
+    from tests.openapi_check import validate_exchange
+
+    harness.sync()
+    row = first_synced_row(harness)
+    harness.table.update(row["local_id"], title=None, phones=[{"raw": "+44 20 7946 0958", "country": "GB"}])
+    harness.table.insert(contact_type="lender_contact", company_id=2, first_name="Schema", is_primary=True)
+    harness.sync()
+    log = harness.sandbox.state.request_log()
+    assert {entry.method for entry in log} == {"GET", "PATCH", "POST"}
+    for entry in log:
+        validate_exchange(entry)
