@@ -318,7 +318,7 @@ def test_bad_token_stops_the_run(harness: Harness) -> None:
 
 
 def test_every_request_the_client_sends_matches_the_openapi_document(harness: Harness) -> None:
-    """Lists, PATCHes (with cleared fields and phones) and POSTs all validate against the published schemas."""
+    """Lists, PATCHes (cleared fields, phones) and POSTs all validate against the published schemas."""
     from tests.openapi_check import validate_exchange
 
     harness.sync()
