@@ -41,6 +41,8 @@ class Settings(BaseModel):
     timeout_seconds: float = Field(30.0, gt=0, le=600)
     max_disconnect_share: float = Field(0.25, ge=0, le=1)
     tier: Literal["free", "standard", "enterprise", "unlimited"] | None = None
+    rate_window_seconds: float = Field(60.0, gt=0, le=3600)
+    write_concurrency: int = Field(4, ge=1, le=32)
     retry_attempts: int = Field(6, ge=1, le=50)
     retry_base_delay: float = Field(0.5, gt=0, le=60)
     retry_max_delay: float = Field(30.0, gt=0, le=3600)

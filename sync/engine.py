@@ -9,7 +9,9 @@ committed together with the write's removal.
 
 from __future__ import annotations
 
+import contextvars
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -48,6 +50,7 @@ class EngineOptions:
     max_disconnect_share: float = 0.25
     # Below this many, flagging is never refused: a small account legitimately loses a few.
     disconnect_floor: int = 5
+    write_concurrency: int = 4
 
 
 class Engine:
@@ -64,6 +67,7 @@ class Engine:
         self.options = options
         self.policy = POLICIES[options.policy]
         self.counts = Counts()
+        self._counts_lock = threading.Lock()
         self._stop = stop or threading.Event()
 
     def run(self) -> Counts:
@@ -177,31 +181,62 @@ class Engine:
         return writes, rejections
 
     def push_pending(self) -> None:
+        """Send every pending write: contacts in parallel, each contact's writes in order."""
         with self.store.read() as tx:
             pending = self.store.load_pending_writes(tx)
+        by_contact: dict[int, list[SavedWrite]] = {}
         for write in pending:
-            self._check_stop()
-            request = PreparedWrite(write.method, write.path, write.body)
+            by_contact.setdefault(write.local_id, []).append(write)
+        queues = list(by_contact.values())
+        workers = min(self.options.write_concurrency, len(queues))
+        if workers <= 1:
+            for queue in queues:
+                self._push_queue(queue, threading.Event())
+            return
+        failed = threading.Event()
+        errors: list[BaseException] = []
+
+        def push(queue: list[SavedWrite]) -> None:
             try:
-                answer = self.remote.send_write(request, write.idempotency_key)
-            except RequestRejected as exc:
-                with self.store.write() as tx:
-                    self.store.save_write_rejected(
-                        tx,
-                        write.write_id,
-                        error=str(exc),
-                        http_status=exc.status,
-                        request_id=exc.request_id,
-                    )
-                self.counts.rejected += 1
-                log.warning(
-                    "sync.write.rejected",
-                    local_id=write.local_id,
+                self._push_queue(queue, failed)
+            except BaseException as exc:  # handed to the caller's thread below
+                errors.append(exc)
+                failed.set()
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push") as pool:
+            # Each task runs in a copy of this context, so its events keep the run_id.
+            for queue in queues:
+                pool.submit(contextvars.copy_context().run, push, queue)
+        if errors:
+            raise errors[0]
+
+    def _push_queue(self, queue: list[SavedWrite], failed: threading.Event) -> None:
+        for write in queue:
+            if failed.is_set():
+                return
+            self._check_stop()
+            self._push_one(write)
+
+    def _push_one(self, write: SavedWrite) -> None:
+        request = PreparedWrite(write.method, write.path, write.body)
+        try:
+            answer = self.remote.send_write(request, write.idempotency_key)
+        except RequestRejected as exc:
+            with self.store.write() as tx:
+                self.store.save_write_rejected(
+                    tx,
+                    write.write_id,
                     error=str(exc),
+                    http_status=exc.status,
                     request_id=exc.request_id,
                 )
-                continue
-            self._settle(write, answer)
+            with self._counts_lock:
+                self.counts.rejected += 1
+            log.warning(
+                "sync.write.rejected", local_id=write.local_id, error=str(exc), request_id=exc.request_id
+            )
+            return
+        self._settle(write, answer)
 
     def _settle(self, write: SavedWrite, answer: dict[str, Any]) -> None:
         """Store a write's answer: the contact it returns is the new agreed state."""
@@ -228,11 +263,12 @@ class Engine:
                 policy=self.options.policy,
             )
             self.store.save_write_done(tx, write.write_id)
-        self.counts.conflicts += len(merged.conflicts)
-        if write.method == "POST":
-            self.counts.created += 1
-        else:
-            self.counts.updated += 1
+        with self._counts_lock:
+            self.counts.conflicts += len(merged.conflicts)
+            if write.method == "POST":
+                self.counts.created += 1
+            else:
+                self.counts.updated += 1
 
     def _check_stop(self) -> None:
         if self._stop.is_set():

@@ -9,6 +9,7 @@ tenacity and stamina each cover only part of that.
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -48,14 +49,16 @@ class RetryBudget:
 
     seconds: float
     spent: float = 0.0
-    retries: int = field(default=0)
+    retries: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def charge(self, delay: float) -> bool:
-        if self.spent + delay > self.seconds:
-            return False
-        self.spent += delay
-        self.retries += 1
-        return True
+        with self._lock:  # shared by the threads that push writes
+            if self.spent + delay > self.seconds:
+                return False
+            self.spent += delay
+            self.retries += 1
+            return True
 
 
 def call_with_retries(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import astuple, dataclass
 from typing import Any
 
 import httpx
@@ -20,6 +22,7 @@ from sync.engine import Engine, EngineOptions
 from sync.errors import ConfigError, Interrupted, LockHeld, SyncError
 from sync.lev.client import LevClient, open_http
 from sync.logs import masker
+from sync.pacing import RateBudget, SlidingWindowPacer, budget_for_tier, budget_from_me
 from sync.retrying import RetryBudget, RetryPolicy
 
 log = structlog.get_logger("sync.run")
@@ -55,6 +58,7 @@ def build_client(
     *,
     stop: threading.Event | None = None,
     transport: httpx.BaseTransport | None = None,
+    pacer: SlidingWindowPacer | None = None,
 ) -> LevClient:
     token = settings.token()
     masker.secrets.add(token)
@@ -72,14 +76,58 @@ def build_client(
         transport=transport,
     )
 
+    return LevClient(
+        http,
+        retry=retry,
+        budget=RetryBudget(retry.budget_seconds),
+        sleep=pause_until(stop),
+        pacer=pacer,
+    )
+
+
+def pause_until(stop: threading.Event | None) -> Callable[[float], None]:
+    """A sleep that a shutdown cuts short; the engine then stops between two steps."""
+
     def pause(seconds: float) -> None:
-        # A shutdown cuts a backoff wait short; the engine then stops between steps.
         if stop is not None:
             stop.wait(seconds)
         else:
             time.sleep(seconds)
 
-    return LevClient(http, retry=retry, budget=RetryBudget(retry.budget_seconds), sleep=pause)
+    return pause
+
+
+DISCOVERY = "pacing.discovered"
+PACING_LOG = "pacing.log"
+DISCOVERY_MAX_AGE_SECONDS = 86_400
+
+
+def prepare_pacer(settings: Settings, store: Store, client: LevClient, pacer: SlidingWindowPacer) -> None:
+    """Give the pacer its budget (tier setting, else a cached or fresh `GET /me`) and history."""
+    with store.read() as tx:
+        saved_log = store.load_checkpoint(tx, PACING_LOG)
+        discovered = store.load_checkpoint(tx, DISCOVERY)
+    if saved_log:
+        pacer.restore(json.loads(saved_log))
+    if settings.tier is not None:
+        pacer.budget = budget_for_tier(settings.tier, settings.rate_window_seconds)
+        return
+    cached = json.loads(discovered) if discovered else None
+    if cached and time.time() - cached["at"] < DISCOVERY_MAX_AGE_SECONDS:
+        pacer.budget = RateBudget(*cached["budget"]) if cached["budget"] else None
+        return
+    me = client.fetch_me()
+    pacer.budget = budget_from_me(me, settings.rate_window_seconds) if me is not None else None
+    budget = pacer.budget
+    record = {"at": time.time(), "budget": None if budget is None else list(astuple(budget))}
+    with store.write() as tx:
+        store.save_checkpoint(tx, DISCOVERY, json.dumps(record))
+    log.info("sync.pacing.discovered", budget=record["budget"])
+
+
+def save_pacer(store: Store, pacer: SlidingWindowPacer) -> None:
+    with store.write() as tx:
+        store.save_checkpoint(tx, PACING_LOG, json.dumps(pacer.snapshot()))
 
 
 def run_once(
@@ -98,7 +146,8 @@ def run_once(
     run_id = uuid.uuid4().hex[:12]
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(run_id=run_id)
-    client = build_client(settings, stop=stop, transport=transport)
+    pacer = SlidingWindowPacer(None, sleep=pause_until(stop))
+    client = build_client(settings, stop=stop, transport=transport, pacer=pacer)
     with contextlib.closing(client), sync_lock(store, wait_seconds=lock_wait_seconds):
         store.save_run_started(run_id)
         log.info("sync.run.started", policy=settings.conflict_policy)
@@ -109,11 +158,14 @@ def run_once(
             EngineOptions(
                 policy=settings.conflict_policy,
                 max_disconnect_share=settings.max_disconnect_share,
+                write_concurrency=settings.write_concurrency,
             ),
             stop=stop,
         )
         error: str | None = None
         try:
+            if settings.tier != "unlimited":
+                prepare_pacer(settings, store, client, pacer)
             engine.run()
             outcome = "ok"
         except Interrupted as exc:
@@ -122,6 +174,7 @@ def run_once(
             outcome, error = "failed", str(exc)
         finally:
             client_stats = client.stats
+            save_pacer(store, pacer)
         with store.read() as tx:
             open_conflicts, waiting_rejections = load_attention(tx)
         if outcome == "ok" and (open_conflicts or waiting_rejections):
@@ -133,6 +186,7 @@ def run_once(
             "requests": client_stats.requests,
             "rate_limited": client_stats.rate_limited,
             "retries": client_stats.retries,
+            "paced_seconds": round(pacer.waited_seconds, 3),
             "seconds": round(time.monotonic() - started, 3),
         }
         store.save_run_finished(run_id, outcome=outcome, counts=counts, error=error)

@@ -8,6 +8,7 @@ exceptions become the product's here and nowhere else.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -15,9 +16,9 @@ from typing import Any, Protocol
 import httpx
 import structlog
 
-from sync.errors import InvalidResponse, NetworkError, RateLimited
+from sync.errors import AuthError, FatalError, InvalidResponse, NetworkError, RateLimited, RequestRejected
 from sync.lev.fields import CONTACTS_PATH, PAGE_LIMIT_MAX
-from sync.lev.wire import LevWireRules, error_for, parse_contact, parse_page
+from sync.lev.wire import LevWireRules, decode_body, error_for, parse_contact, parse_page
 from sync.plan import PreparedWrite
 from sync.remote import Page, RequestStats
 from sync.retrying import RetryBudget, RetryPolicy, call_with_retries
@@ -29,6 +30,8 @@ class Pacer(Protocol):
     def wait(self, endpoint: str) -> None: ...
 
     def slow_down(self, endpoint: str, retry_after: float | None) -> None: ...
+
+    def succeeded(self) -> None: ...
 
 
 def open_http(
@@ -86,6 +89,7 @@ class LevClient:
         self._sleep = sleep
         self._page_limit = page_limit
         self._rng = rng or random.Random()
+        self._stats_lock = threading.Lock()  # writes go out from several threads
 
     def close(self) -> None:
         self._http.close()
@@ -102,6 +106,23 @@ class LevClient:
 
         page: Page = self._with_retries(lambda: self._call("GET", CONTACTS_PATH, what, parse, params=params))
         return page
+
+    def fetch_me(self) -> dict[str, Any] | None:
+        """`GET /me` (tier and rate limits), or None when this API does not offer it."""
+
+        def parse(raw: bytes, *, what: str) -> tuple[dict[str, Any], str | None]:
+            body, request_id = decode_body(raw, what=what)
+            data = body.get("data")
+            return (data if isinstance(data, dict) else {}), request_id
+
+        try:
+            me: dict[str, Any] = self._with_retries(lambda: self._call("GET", "/me", "GET /me", parse))
+        except (RequestRejected, FatalError) as exc:
+            if isinstance(exc, AuthError):
+                raise
+            log.info("http.discovery.unavailable", error=str(exc))
+            return None
+        return me
 
     def send_write(self, request: PreparedWrite, idempotency_key: str) -> dict[str, Any]:
         what = f"{request.method} {request.path}"
@@ -132,7 +153,8 @@ class LevClient:
         )
 
     def _on_retry(self, error: Exception, attempt: int, delay: float) -> None:
-        self.stats.retries += 1
+        with self._stats_lock:
+            self.stats.retries += 1
         log.warning("http.retry", error=str(error), attempt=attempt, wait_seconds=round(delay, 3))
 
     def _call(
@@ -149,8 +171,9 @@ class LevClient:
         endpoint = endpoint_of(method, path)
         if self._pacer is not None:
             self._pacer.wait(endpoint)
-        self.stats.requests += 1
-        self.stats.by_endpoint[endpoint] = self.stats.by_endpoint.get(endpoint, 0) + 1
+        with self._stats_lock:
+            self.stats.requests += 1
+            self.stats.by_endpoint[endpoint] = self.stats.by_endpoint.get(endpoint, 0) + 1
         started = time.monotonic()
         try:
             response = self._http.request(method, path, params=params, content=content, headers=headers)
@@ -171,6 +194,8 @@ class LevClient:
                 self._log(method, path, started, response.status_code, exc.request_id, "invalid")
                 raise
             self._log(method, path, started, response.status_code, request_id)
+            if self._pacer is not None:
+                self._pacer.succeeded()
             return result
         error = error_for(
             response.status_code,
@@ -181,7 +206,8 @@ class LevClient:
         )
         self._log(method, path, started, response.status_code, error.request_id, type(error).__name__)
         if isinstance(error, RateLimited):
-            self.stats.rate_limited += 1
+            with self._stats_lock:
+                self.stats.rate_limited += 1
             if self._pacer is not None:
                 self._pacer.slow_down(endpoint, error.retry_after)
         raise error

@@ -1,0 +1,156 @@
+"""Client-side pacing: stay inside the API's rate budget instead of collecting 429s.
+
+A sliding-window log per scope (the account, and each endpoint): at most N
+requests in any W seconds. Any fixed window of W seconds lies inside some
+sliding one, so this never exceeds the server's count whichever way it slices
+time; a small margin covers the latency between our clock and its clock.
+The recent log is saved in the store at the end of a run, so a cron run right
+after the daemon's does not spend the same window twice.
+
+Without a known budget it only adapts: after a 429 the endpoint (and, on the
+second 429 in a row, the whole account) waits the time the server asked for.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ACCOUNT = "*"
+
+
+@dataclass(frozen=True)
+class RateBudget:
+    account_limit: int
+    endpoint_limit: int
+    window_seconds: float
+
+    def limit_of(self, scope: str) -> int:
+        return self.account_limit if scope == ACCOUNT else self.endpoint_limit
+
+
+# The published limits per minute (rate-limits page): account-wide, per endpoint.
+TIERS: Mapping[str, tuple[int, int]] = {
+    "free": (30, 10),
+    "standard": (100, 20),
+    "enterprise": (500, 60),
+}
+
+
+def budget_for_tier(tier: str | None, window_seconds: float = 60.0) -> RateBudget | None:
+    if tier is None or tier not in TIERS:
+        return None
+    account, endpoint = TIERS[tier]
+    return RateBudget(account, endpoint, window_seconds)
+
+
+def budget_from_me(data: Any, window_seconds: float = 60.0) -> RateBudget | None:
+    """Read a budget from `GET /me` (shape unpublished): known tier names, or explicit numbers."""
+    platform = data.get("platform") if isinstance(data, dict) else None
+    if not isinstance(platform, dict):
+        return None
+    limits = platform.get("rate_limits")
+    if isinstance(limits, dict):
+        account = _number(limits, "account_per_window", "account_per_minute", "account")
+        endpoint = _number(limits, "endpoint_per_window", "endpoint_per_minute", "per_endpoint")
+        window = _number(limits, "window_seconds") or window_seconds
+        if account and endpoint:
+            return RateBudget(int(account), int(endpoint), float(window))
+    tier = platform.get("api_tier")
+    return budget_for_tier(tier if isinstance(tier, str) else None, window_seconds)
+
+
+def _number(source: Mapping[str, Any], *names: str) -> float | None:
+    for name in names:
+        value = source.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return float(value)
+    return None
+
+
+class SlidingWindowPacer:
+    """Blocks each request until every scope it counts against has room."""
+
+    def __init__(
+        self,
+        budget: RateBudget | None,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        margin_seconds: float = 0.1,
+    ) -> None:
+        self.budget = budget
+        self._clock = clock
+        self._sleep = sleep
+        self._margin = margin_seconds
+        self._log: dict[str, deque[float]] = {}
+        self._blocked_until: dict[str, float] = {}
+        self._recent_429s = 0
+        self._lock = threading.Lock()
+        self.waited_seconds = 0.0
+
+    def wait(self, endpoint: str) -> None:
+        while True:
+            with self._lock:
+                delay = self._delay(endpoint)
+                if delay <= 0:
+                    now = self._clock()
+                    for scope in (ACCOUNT, endpoint):
+                        self._log.setdefault(scope, deque()).append(now)
+                    return
+            self.waited_seconds += delay
+            self._sleep(delay)
+
+    def _delay(self, endpoint: str) -> float:
+        now = self._clock()
+        delay = max(
+            self._blocked_until.get(endpoint, 0.0) - now,
+            self._blocked_until.get(ACCOUNT, 0.0) - now,
+        )
+        if self.budget is None:
+            return delay
+        span = self.budget.window_seconds + self._margin
+        for scope in (ACCOUNT, endpoint):
+            log = self._log.get(scope)
+            if not log:
+                continue
+            while log and log[0] <= now - span:
+                log.popleft()
+            if len(log) >= self.budget.limit_of(scope):
+                delay = max(delay, log[0] + span - now)
+        return delay
+
+    def slow_down(self, endpoint: str, retry_after: float | None) -> None:
+        """A 429 arrived: hold the endpoint for as long as the server asked (1 s if it did not)."""
+        with self._lock:
+            self._recent_429s += 1
+            until = self._clock() + (retry_after if retry_after is not None else 1.0)
+            self._blocked_until[endpoint] = max(self._blocked_until.get(endpoint, 0.0), until)
+            if self._recent_429s >= 2:  # the account-wide ceiling, not just this endpoint's
+                self._blocked_until[ACCOUNT] = max(self._blocked_until.get(ACCOUNT, 0.0), until)
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self._recent_429s = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        """The recent requests, for the next run (another process) to respect."""
+        with self._lock:
+            now = self._clock()
+            keep = (self.budget.window_seconds if self.budget else 60.0) + self._margin
+            return {
+                "log": {s: [t for t in log if t > now - keep] for s, log in self._log.items()},
+                "blocked_until": {s: t for s, t in self._blocked_until.items() if t > now},
+            }
+
+    def restore(self, saved: Mapping[str, Any]) -> None:
+        with self._lock:
+            for scope, times in (saved.get("log") or {}).items():
+                merged = sorted([*self._log.get(scope, ()), *(float(t) for t in times)])
+                self._log[scope] = deque(merged)
+            for scope, until in (saved.get("blocked_until") or {}).items():
+                self._blocked_until[scope] = max(self._blocked_until.get(scope, 0.0), float(until))

@@ -1,0 +1,101 @@
+"""The client-side pacer, on a fake clock."""
+
+from __future__ import annotations
+
+from sync.pacing import (
+    ACCOUNT,
+    RateBudget,
+    SlidingWindowPacer,
+    budget_for_tier,
+    budget_from_me,
+)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def paced(budget: RateBudget | None, clock: FakeClock) -> SlidingWindowPacer:
+    return SlidingWindowPacer(budget, clock=clock, sleep=clock.sleep, margin_seconds=0.0)
+
+
+def test_no_window_ever_holds_more_than_the_endpoint_limit() -> None:
+    """However requests are spread, any span of one window holds at most the endpoint's limit."""
+    clock = FakeClock()
+    pacer = paced(RateBudget(account_limit=100, endpoint_limit=5, window_seconds=10), clock)
+    sent = []
+    for _ in range(23):
+        pacer.wait("PATCH /contacts/{id}")
+        sent.append(clock.now)
+        clock.now += 0.3
+    for start in sent:
+        assert len([t for t in sent if start <= t < start + 10]) <= 5
+    # ...and it does not wait longer than needed: 23 requests at 5 per 10 s take 4 full windows.
+    assert sent[-1] - sent[0] < 4 * 10 + 1
+
+
+def test_the_account_limit_binds_across_endpoints() -> None:
+    """Requests to different endpoints share the account-wide limit."""
+    clock = FakeClock()
+    pacer = paced(RateBudget(account_limit=4, endpoint_limit=4, window_seconds=60), clock)
+    for endpoint in ("GET /contacts", "POST /contacts", "PATCH /contacts/{id}", "GET /contacts"):
+        pacer.wait(endpoint)
+    pacer.wait("POST /contacts")
+    assert clock.now >= 1060
+
+
+def test_without_a_budget_it_never_waits_until_told_to() -> None:
+    """No known budget: no pacing, but a 429 holds the endpoint for the time asked."""
+    clock = FakeClock()
+    pacer = paced(None, clock)
+    for _ in range(50):
+        pacer.wait("GET /contacts")
+    assert clock.now == 1000
+    pacer.slow_down("GET /contacts", 7.5)
+    pacer.wait("PATCH /contacts/{id}")
+    assert clock.now == 1000  # another endpoint is not held after one 429
+    pacer.wait("GET /contacts")
+    assert clock.now >= 1007.5
+
+
+def test_two_429s_in_a_row_hold_the_whole_account() -> None:
+    """A second 429 before any success means the account-wide ceiling: every endpoint waits."""
+    clock = FakeClock()
+    pacer = paced(None, clock)
+    pacer.slow_down("GET /contacts", 2)
+    pacer.slow_down("POST /contacts", 3)
+    pacer.wait("PATCH /contacts/{id}")
+    assert clock.now >= 1003
+
+
+def test_history_carries_over_to_the_next_run() -> None:
+    """A run started right after another respects the requests the first one made."""
+    clock = FakeClock()
+    budget = RateBudget(account_limit=100, endpoint_limit=3, window_seconds=60)
+    first = paced(budget, clock)
+    for _ in range(3):
+        first.wait("GET /contacts")
+    second = paced(budget, clock)
+    second.restore(first.snapshot())
+    second.wait("GET /contacts")
+    assert clock.now >= 1060
+    assert set(first.snapshot()["log"]) == {ACCOUNT, "GET /contacts"}
+
+
+def test_budgets_from_the_tier_table_and_from_me() -> None:
+    """Known tiers map to the published limits; /me numbers win over its tier name."""
+    assert budget_for_tier("standard") == RateBudget(100, 20, 60.0)
+    assert budget_for_tier("unlimited") is None
+    assert budget_from_me({"platform": {"api_tier": "free"}}) == RateBudget(30, 10, 60.0)
+    assert budget_from_me(
+        {"platform": {"api_tier": "free", "rate_limits": {"account_per_window": 7, "endpoint_per_window": 3}}}
+    ) == RateBudget(7, 3, 60.0)
+    assert budget_from_me({"platform": {"api_tier": "mystery"}}) is None
+    assert budget_from_me(["not", "a", "dict"]) is None
