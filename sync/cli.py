@@ -45,13 +45,21 @@ def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="Allow plain http to a non-loopback host.",
         ),
+        click.option(
+            "--log-level",
+            type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+            envvar="CONTACTS_SYNC_LOG_LEVEL",
+            default="INFO",
+            show_default=True,
+        ),
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
-def _settings(config_path: str | None, **flags: Any) -> Settings:
+def _settings(config_path: str | None, log_level: str = "INFO", **flags: Any) -> Settings:
+    configure_logging(level=log_level.upper())
     settings, warnings = load_settings(flags=flags, config_path=config_path)
     if settings.api_token is not None:
         masker.secrets.add(settings.api_token.get_secret_value())
@@ -61,10 +69,9 @@ def _settings(config_path: str | None, **flags: Any) -> Settings:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING.")
-def cli(log_level: str) -> None:
+def cli() -> None:
     """Two-way sync between a local SQL store and the Lev contacts API."""
-    configure_logging(level=log_level.upper())
+    configure_logging(level="INFO")
 
 
 @cli.command()

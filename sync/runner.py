@@ -19,7 +19,7 @@ from storage.locking import sync_lock
 from storage.status import load_attention
 from storage.store import Store
 from sync.engine import Engine, EngineOptions
-from sync.errors import ConfigError, Interrupted, LockHeld, SyncError
+from sync.errors import ConfigError, Interrupted, LockHeld, RetryableError, SyncError
 from sync.lev.client import LevClient, open_http
 from sync.logs import masker
 from sync.pacing import RateBudget, SlidingWindowPacer, budget_for_tier, budget_from_me
@@ -116,7 +116,11 @@ def prepare_pacer(settings: Settings, store: Store, client: LevClient, pacer: Sl
     if cached and time.time() - cached["at"] < DISCOVERY_MAX_AGE_SECONDS:
         pacer.budget = RateBudget(*cached["budget"]) if cached["budget"] else None
         return
-    me = client.fetch_me()
+    try:
+        me = client.fetch_me()
+    except RetryableError as exc:  # not cached: the next run asks again
+        log.info("sync.pacing.unknown", error=str(exc))
+        return
     pacer.budget = budget_from_me(me, settings.rate_window_seconds) if me is not None else None
     budget = pacer.budget
     record = {"at": time.time(), "budget": None if budget is None else list(astuple(budget))}

@@ -108,7 +108,10 @@ class LevClient:
         return page
 
     def fetch_me(self) -> dict[str, Any] | None:
-        """`GET /me` (tier and rate limits), or None when this API does not offer it."""
+        """`GET /me` (tier and rate limits) in one attempt; None when this API does not offer it.
+
+        Raises RetryableError when the answer was only a passing failure, AuthError on 401/403.
+        """
 
         def parse(raw: bytes, *, what: str) -> tuple[dict[str, Any], str | None]:
             body, request_id = decode_body(raw, what=what)
@@ -116,8 +119,11 @@ class LevClient:
             return (data if isinstance(data, dict) else {}), request_id
 
         try:
-            me: dict[str, Any] = self._with_retries(lambda: self._call("GET", "/me", "GET /me", parse))
-        except (RequestRejected, FatalError) as exc:
+            me: dict[str, Any] = self._call("GET", "/me", "GET /me", parse)
+        except (RequestRejected, InvalidResponse) as exc:
+            log.info("http.discovery.unavailable", error=str(exc))
+            return None
+        except FatalError as exc:
             if isinstance(exc, AuthError):
                 raise
             log.info("http.discovery.unavailable", error=str(exc))
