@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 
 from storage.database import create_store_engine, read_transaction, write_transaction
 from storage.migrations import ensure_schema
@@ -43,6 +43,16 @@ class Base:
 
 
 @dataclass(frozen=True)
+class MergedContact:
+    """A merge's decisions with what they apply to."""
+
+    contact_id: int
+    local: LocalRow | None
+    previous: Base | None
+    merge: Merge
+
+
+@dataclass(frozen=True)
 class SavedWrite:
     write_id: int
     local_id: int
@@ -60,6 +70,12 @@ def _local_row(row: Any) -> LocalRow:
     if isinstance(extra, dict):
         record.update({k: v for k, v in extra.items() if k not in record})
     return LocalRow(row["local_id"], record, extra)
+
+
+def _full_row(changes: dict[str, Any]) -> dict[str, Any]:
+    """Every column, so rows of different shapes share one executemany."""
+    values = _column_values(changes, None)
+    return {name: values.get(name) for name in (*RECORD_COLUMNS, "extra")}
 
 
 def _column_values(changes: dict[str, Any], extra: Any) -> dict[str, Any]:
@@ -112,45 +128,70 @@ class Store:
         row = tx.execute(select(STATE).where(STATE.c.contact_id == contact_id)).mappings().first()
         return None if row is None else Base(row["local_id"], row["fields"])
 
-    def save_merge(
-        self,
-        tx: Connection,
-        *,
-        contact_id: int,
-        local: LocalRow | None,
-        previous: Base | None,
-        merge: Merge,
-        policy: str,
-    ) -> int:
-        """Apply a merge's decisions; writes nothing when it decided nothing."""
-        if local is None:
-            values = _column_values(merge.local_changes, None)
-            inserted = tx.execute(insert(CONTACTS).values(**values)).inserted_primary_key
-            assert inserted is not None
-            local_id = int(inserted[0])
-        else:
-            local_id = local.local_id
-            if merge.local_changes:
-                tx.execute(
-                    update(CONTACTS)
-                    .where(CONTACTS.c.local_id == local_id)
-                    .values(**_column_values(merge.local_changes, local.extra))
-                )
-        connected = merge.base.get("is_connected") is True
-        if previous is None:
+    def save_merges(self, tx: Connection, merged: list[MergedContact], *, policy: str) -> dict[int, int]:
+        """Apply merges' decisions in a few batched statements; nothing when nothing was decided.
+
+        Returns the local_id of each contact. One executemany per statement shape keeps a
+        200-contact page at a handful of round trips instead of two per contact.
+        """
+        local_ids = {m.contact_id: m.local.local_id for m in merged if m.local is not None}
+        new_rows = [m for m in merged if m.local is None]
+        if new_rows:
+            tx.execute(insert(CONTACTS), [_full_row(m.merge.local_changes) for m in new_rows])
+            created = select(CONTACTS.c.id, CONTACTS.c.local_id).where(
+                CONTACTS.c.id.in_([m.contact_id for m in new_rows])
+            )
+            local_ids.update({contact_id: local_id for contact_id, local_id in tx.execute(created)})
+        by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for m in merged:
+            if m.local is not None and m.merge.local_changes:
+                values = _column_values(m.merge.local_changes, m.local.extra)
+                row = {f"v_{name}": value for name, value in values.items()}
+                by_shape.setdefault(tuple(sorted(values)), []).append({**row, "b_local_id": m.local.local_id})
+        for shape, rows in by_shape.items():
+            statement = (
+                update(CONTACTS)
+                .where(CONTACTS.c.local_id == bindparam("b_local_id"))
+                .values({name: bindparam(f"v_{name}", type_=CONTACTS.c[name].type) for name in shape})
+            )
+            tx.execute(statement, rows)
+        new_bases, changed_bases = [], []
+        for m in merged:
+            row = {
+                "b_contact_id": m.contact_id,
+                "v_local_id": local_ids[m.contact_id],
+                "v_fields": m.merge.base,
+                "v_connected": m.merge.base.get("is_connected") is True,
+            }
+            if m.previous is None:
+                new_bases.append(row)
+            elif m.previous.fields != m.merge.base or m.previous.local_id != row["v_local_id"]:
+                changed_bases.append(row)
+        if new_bases:
             tx.execute(
                 insert(STATE).values(
-                    contact_id=contact_id, local_id=local_id, fields=merge.base, connected=connected
-                )
+                    contact_id=bindparam("b_contact_id"),
+                    local_id=bindparam("v_local_id"),
+                    fields=bindparam("v_fields", type_=STATE.c.fields.type),
+                    connected=bindparam("v_connected"),
+                ),
+                new_bases,
             )
-        elif previous.fields != merge.base or previous.local_id != local_id:
+        if changed_bases:
             tx.execute(
                 update(STATE)
-                .where(STATE.c.contact_id == contact_id)
-                .values(local_id=local_id, fields=merge.base, connected=connected)
+                .where(STATE.c.contact_id == bindparam("b_contact_id"))
+                .values(
+                    local_id=bindparam("v_local_id"),
+                    fields=bindparam("v_fields", type_=STATE.c.fields.type),
+                    connected=bindparam("v_connected"),
+                ),
+                changed_bases,
             )
-        self._save_conflicts(tx, local_id, contact_id, merge, policy)
-        return local_id
+        for m in merged:
+            if m.merge.conflicts:
+                self._save_conflicts(tx, local_ids[m.contact_id], m.contact_id, m.merge, policy)
+        return local_ids
 
     def _save_conflicts(
         self, tx: Connection, local_id: int, contact_id: int, merge: Merge, policy: str

@@ -6,6 +6,7 @@ line and an exit code (see README "Exit codes"), never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from storage.status import (
 from storage.store import Store
 from sync.errors import ConfigError, SyncError
 from sync.logs import configure_logging, masker
+from sync.progress import terminal_progress
 from sync.runner import EXIT_USAGE, exit_code_for, run_once
 
 
@@ -92,7 +94,10 @@ def sync(config_path: str | None, dry_run: bool, wait_seconds: float, **flags: A
     if dry_run:
         _print_dry_run(settings, store)
         return
-    result = run_once(settings, store=store, lock_wait_seconds=wait_seconds)
+    # A terminal gets progress bars; a pipe or cron gets only the log lines.
+    display = terminal_progress() if sys.stderr.isatty() else contextlib.nullcontext(None)
+    with display as progress:
+        result = run_once(settings, store=store, lock_wait_seconds=wait_seconds, progress=progress)
     sys.exit(result.exit_code)
 
 

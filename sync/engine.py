@@ -17,11 +17,12 @@ from typing import Any
 
 import structlog
 
-from storage.store import SavedWrite, Store
+from storage.store import MergedContact, SavedWrite, Store
 from sync.errors import FatalError, Interrupted, InvalidResponse, RequestRejected, SafetyStop
 from sync.merge import POLICIES, merge_contact
 from sync.paging import IdSet, Paginator
 from sync.plan import PreparedWrite, Rejection, Write, plan_row
+from sync.progress import NoProgress, RunProgress
 from sync.remote import Page, Remote
 
 log = structlog.get_logger("sync.engine")
@@ -61,13 +62,16 @@ class Engine:
         options: EngineOptions,
         *,
         stop: threading.Event | None = None,
+        progress: RunProgress | None = None,
     ) -> None:
         self.store = store
+        self.progress = progress or NoProgress()
         self.remote = remote
         self.options = options
         self.policy = POLICIES[options.policy]
         self.counts = Counts()
         self._counts_lock = threading.Lock()
+        self._push_total = self._pushed = 0
         self._stop = stop or threading.Event()
 
     def run(self) -> Counts:
@@ -112,29 +116,25 @@ class Engine:
         ids = [contact["id"] for contact in page.contacts]
         with self.store.write() as tx:
             local_rows, bases = self.store.load_page_state(tx, ids)
+            merged = []
             for contact in page.contacts:
                 local = local_rows.get(contact["id"])
                 base = bases.get(contact["id"])
-                merged = merge_contact(
+                decided = merge_contact(
                     base=base.fields if base else None,
                     local=local.record if local else None,
                     remote=contact,
                     writable=self.remote.rules.writable,
                     policy=self.policy,
                 )
-                self.store.save_merge(
-                    tx,
-                    contact_id=contact["id"],
-                    local=local,
-                    previous=base,
-                    merge=merged,
-                    policy=self.options.policy,
-                )
+                merged.append(MergedContact(contact["id"], local, base, decided))
                 self.counts.inserted += local is None
-                self.counts.local_updated += local is not None and bool(merged.local_changes)
-                self.counts.conflicts += len(merged.conflicts)
+                self.counts.local_updated += local is not None and bool(decided.local_changes)
+                self.counts.conflicts += len(decided.conflicts)
+            self.store.save_merges(tx, merged, policy=self.options.policy)
             self.store.save_checkpoint(tx, PULL_CURSOR, next_cursor)
         self.counts.pulled += len(ids)
+        self.progress.pulled(self.counts.pulled, page.total)
         log.debug("sync.pull.page", contacts=len(ids), more=next_cursor is not None)
 
     def _flag_missing(self, seen: IdSet) -> None:
@@ -188,6 +188,7 @@ class Engine:
         for write in pending:
             by_contact.setdefault(write.local_id, []).append(write)
         queues = list(by_contact.values())
+        self._push_total, self._pushed = len(pending), 0
         workers = min(self.options.write_concurrency, len(queues))
         if workers <= 1:
             for queue in queues:
@@ -237,6 +238,9 @@ class Engine:
             )
             return
         self._settle(write, answer)
+        with self._counts_lock:
+            self._pushed += 1
+            self.progress.pushed(self._pushed, self._push_total)
 
     def _settle(self, write: SavedWrite, answer: dict[str, Any]) -> None:
         """Store a write's answer: the contact it returns is the new agreed state."""
@@ -254,13 +258,8 @@ class Engine:
                 writable=self.remote.rules.writable,
                 policy=self.policy,
             )
-            self.store.save_merge(
-                tx,
-                contact_id=contact_id,
-                local=local,
-                previous=previous,
-                merge=merged,
-                policy=self.options.policy,
+            self.store.save_merges(
+                tx, [MergedContact(contact_id, local, previous, merged)], policy=self.options.policy
             )
             self.store.save_write_done(tx, write.write_id)
         with self._counts_lock:

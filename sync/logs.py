@@ -45,6 +45,18 @@ class SecretMasker:
 masker = SecretMasker()
 
 
+class _CurrentStdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stdout is at the time, like the structlog loggers."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
     as_json = not sys.stdout.isatty() if json is None else json
     shared: list[Any] = [
@@ -63,11 +75,13 @@ def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        # No file given: each logger looks sys.stdout up when it is made, so a progress
+        # display that redirects stdout gets the log lines and prints them above itself.
+        logger_factory=structlog.PrintLoggerFactory(),
         cache_logger_on_first_use=False,
     )
     # Libraries log through the standard library: same format, same masking.
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _CurrentStdoutHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processor=renderer,

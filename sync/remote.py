@@ -14,6 +14,7 @@ class Page:
     next_cursor: str | None
     has_more: bool
     request_id: str | None
+    total: int | None = None  # how many the whole list holds, when the API says
 
 
 @dataclass

@@ -23,6 +23,7 @@ from sync.errors import ConfigError, Interrupted, LockHeld, RetryableError, Sync
 from sync.lev.client import LevClient, open_http
 from sync.logs import masker
 from sync.pacing import RateBudget, SlidingWindowPacer, budget_for_tier, budget_from_me
+from sync.progress import RunProgress
 from sync.retrying import RetryBudget, RetryPolicy
 
 log = structlog.get_logger("sync.run")
@@ -141,6 +142,7 @@ def run_once(
     stop: threading.Event | None = None,
     lock_wait_seconds: float = 0.0,
     transport: httpx.BaseTransport | None = None,
+    progress: RunProgress | None = None,
 ) -> RunResult:
     """Run one sync under the store's lock, record it and log its summary.
 
@@ -165,6 +167,7 @@ def run_once(
                 write_concurrency=settings.write_concurrency,
             ),
             stop=stop,
+            progress=progress,
         )
         error: str | None = None
         try:

@@ -237,7 +237,14 @@ def parse_page(raw: bytes, *, what: str) -> Page:
     ids = [contact["id"] for contact in contacts]
     if len(set(ids)) != len(ids):
         raise InvalidResponse(f"{what}: the page lists a contact twice", request_id=request_id)
-    return Page(contacts, next_cursor if has_more else None, has_more, request_id)
+    total = pagination.get("total")
+    return Page(
+        contacts,
+        next_cursor if has_more else None,
+        has_more,
+        request_id,
+        total if _is_integer(total) and total >= 0 else None,
+    )
 
 
 def parse_contact(raw: bytes, *, what: str) -> tuple[dict[str, Any], str | None]:

@@ -138,7 +138,8 @@ def test_one_off_sync_while_the_daemon_runs_exits_75_and_wait_succeeds(
     assert cli.run("sync").returncode == 0
     for n in range(4):
         table.insert(contact_type="sponsor", company_id=1, first_name=f"Lock{n}")
-    sandbox.state.set_faults("slow=700@p1/WRITE")
+    # Writes go out four at a time: each must be slow enough to outlast a process start.
+    sandbox.state.set_faults("slow=3000@p1/WRITE")
     daemon = cli.start("daemon", "--every", "1h")
     try:
         wait_until(lambda: writes_received(sandbox) >= 1)
