@@ -49,27 +49,28 @@ def budget_for_tier(tier: str | None, window_seconds: float = 60.0) -> RateBudge
 
 
 def budget_from_me(data: Any, window_seconds: float = 60.0) -> RateBudget | None:
-    """Read a budget from `GET /me` (shape unpublished): known tier names, or explicit numbers."""
+    """Read a budget from `GET /me`, whose shape is unpublished: numbers if it gives them
+    (keys naming "endpoint" or "account"), else its tier name, else None."""
     platform = data.get("platform") if isinstance(data, dict) else None
     if not isinstance(platform, dict):
         return None
     limits = platform.get("rate_limits")
     if isinstance(limits, dict):
-        account = _number(limits, "account_per_window", "account_per_minute", "account")
-        endpoint = _number(limits, "endpoint_per_window", "endpoint_per_minute", "per_endpoint")
-        window = _number(limits, "window_seconds") or window_seconds
+        numbers = {k.lower(): v for k, v in limits.items() if _positive(v)}
+        endpoint = next((v for k, v in numbers.items() if "endpoint" in k), None)
+        account = next(
+            (v for k, v in numbers.items() if "account" in k or k in ("requests_per_minute", "per_minute")),
+            None,
+        )
+        window = next((v for k, v in numbers.items() if "window" in k and "second" in k), window_seconds)
         if account and endpoint:
             return RateBudget(int(account), int(endpoint), float(window))
     tier = platform.get("api_tier")
-    return budget_for_tier(tier if isinstance(tier, str) else None, window_seconds)
+    return budget_for_tier(tier.lower() if isinstance(tier, str) else None, window_seconds)
 
 
-def _number(source: Mapping[str, Any], *names: str) -> float | None:
-    for name in names:
-        value = source.get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-            return float(value)
-    return None
+def _positive(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 class SlidingWindowPacer:

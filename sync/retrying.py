@@ -14,9 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sync.errors import RetryableError
+from sync.errors import RateLimited, RetryableError
 
 T = TypeVar("T")
+
+RATE_LIMITED_ATTEMPTS_FACTOR = 3
 
 
 @dataclass(frozen=True)
@@ -73,13 +75,21 @@ def call_with_retries(
 ) -> T:
     """Run `operation`; on a retryable error wait and try again, within the limits."""
     retryable: tuple[type[Exception], ...] = (RetryableError, *also_retry)
-    attempt = 1
+    attempt = failures = rate_limited = 1
     while True:
         try:
             return operation()
         except retryable as error:
-            if attempt >= policy.attempts:
-                raise
+            # A 429 says when to come back, so a storm of them is bounded by the waiting
+            # budget and a larger count; other failures by the attempts.
+            if isinstance(error, RateLimited):
+                if rate_limited >= policy.attempts * RATE_LIMITED_ATTEMPTS_FACTOR:
+                    raise
+                rate_limited += 1
+            else:
+                if failures >= policy.attempts:
+                    raise
+                failures += 1
             hint = error.retry_after if isinstance(error, RetryableError) else None
             delay = backoff_delay(attempt, policy, hint=hint, rng=rng)
             if not budget.charge(delay):

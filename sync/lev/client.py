@@ -16,7 +16,15 @@ from typing import Any, Protocol
 import httpx
 import structlog
 
-from sync.errors import AuthError, FatalError, InvalidResponse, NetworkError, RateLimited, RequestRejected
+from sync.errors import (
+    AuthError,
+    FatalError,
+    InvalidResponse,
+    NetworkError,
+    RateLimited,
+    RequestRejected,
+    ServerUnavailable,
+)
 from sync.lev.fields import CONTACTS_PATH, PAGE_LIMIT_MAX
 from sync.lev.wire import LevWireRules, decode_body, error_for, parse_contact, parse_page
 from sync.plan import PreparedWrite
@@ -134,16 +142,24 @@ class LevClient:
         what = f"{request.method} {request.path}"
         headers = {"Idempotency-Key": idempotency_key, "Content-Type": "application/json"}
 
-        contact: dict[str, Any] = self._with_retries(
-            lambda: self._call(
-                request.method,
-                request.path,
-                what,
-                parse_contact,
-                content=request.body,
-                headers=headers,
-            )
-        )
+        attempts = 0
+
+        def attempt() -> dict[str, Any]:
+            nonlocal attempts
+            attempts += 1
+            try:
+                answer: dict[str, Any] = self._call(
+                    request.method, request.path, what, parse_contact, content=request.body, headers=headers
+                )
+            except RequestRejected as exc:
+                # We resend the same bytes under the same key, so a 409 to a resend most
+                # likely means the first attempt is still being processed: ask again later.
+                if exc.status == 409 and attempts > 1:
+                    raise ServerUnavailable(f"{exc} (after a resend; trying again)") from None
+                raise
+            return answer
+
+        contact: dict[str, Any] = self._with_retries(attempt)
         return contact
 
     def _with_retries(self, operation: Callable[[], Any]) -> Any:

@@ -232,3 +232,16 @@ def test_open_http_sets_bounded_timeouts_and_no_redirects() -> None:
         assert str(http.base_url) == BASE + "/"
     finally:
         http.close()
+
+
+def test_409_to_a_resend_is_retried_but_409_to_a_first_send_is_rejected(lev: Harness) -> None:
+    """A resend answered 409 (the first attempt still in progress) is asked again; a first 409 is final."""
+    route = lev.router.patch("/contacts/7").mock(
+        side_effect=[httpx.ConnectError("dropped"), failure(409), ok_contact()]
+    )
+    assert lev.client.send_write(PATCH, KEY)["id"] == 7
+    assert route.call_count == 3
+    assert {call.request.headers["Idempotency-Key"] for call in route.calls} == {KEY}
+    lev.router.patch("/contacts/8").mock(return_value=failure(409))
+    with pytest.raises(RequestRejected):
+        lev.client.send_write(PreparedWrite("PATCH", "/contacts/8", b'{"title":"x"}'), KEY)

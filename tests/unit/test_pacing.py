@@ -99,3 +99,10 @@ def test_budgets_from_the_tier_table_and_from_me() -> None:
     ) == RateBudget(7, 3, 60.0)
     assert budget_from_me({"platform": {"api_tier": "mystery"}}) is None
     assert budget_from_me(["not", "a", "dict"]) is None
+
+
+def test_me_numbers_are_found_under_other_key_names() -> None:
+    """An unpublished /me shape is read by what its keys name, not by one exact spelling."""
+    me = {"platform": {"rate_limits": {"requests_per_minute": 100, "per_endpoint_per_minute": 20}}}
+    assert budget_from_me(me) == RateBudget(100, 20, 60.0)
+    assert budget_from_me({"platform": {"api_tier": "Enterprise"}}) == RateBudget(500, 60, 60.0)

@@ -180,3 +180,15 @@ def test_rate_limit_hint_is_passed_to_the_wait() -> None:
     assert go() == "done"
     assert 42.0 <= sleeps[0] <= 42.0 + POLICY.base_delay
     assert sleeps[1] >= 3.0
+
+
+def test_a_429_storm_is_bounded_by_its_own_larger_count_not_the_attempts() -> None:
+    """Rate limits say when to come back: more of them than attempts are waited out."""
+    storm = [RateLimited("429", retry_after=0.01) for _ in range(POLICY.attempts + 2)]
+    sleeps, _, go = run(Flaky(*storm))
+    assert go() == "done"
+    assert len(sleeps) == POLICY.attempts + 2
+    endless = [RateLimited("429", retry_after=0.01) for _ in range(POLICY.attempts * 3 + 5)]
+    _, _, go = run(Flaky(*endless))
+    with pytest.raises(RateLimited):
+        go()
