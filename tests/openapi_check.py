@@ -44,21 +44,11 @@ from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_schema_validator import OAS31Validator
 
+from sync.lev.fields import ERROR_TYPES
+
 # A copy of the published document (shared/lev/), so the tests run wherever the checkout is.
 SPEC_PATH = Path(__file__).resolve().parent / "data" / "lev-openapi-2026-03.json"
 SERVER_URL = "https://api.lev.com"
-ERROR_TYPES = {
-    400: "bad_request",
-    401: "unauthorized",
-    402: "payment_required",
-    403: "forbidden",
-    404: "not_found",
-    409: "conflict",
-    422: "validation_error",
-    429: "rate_limit_exceeded",
-    500: "internal_error",
-    503: "service_unavailable",
-}
 
 
 class LoggedExchange(Protocol):

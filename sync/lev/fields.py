@@ -69,6 +69,20 @@ CONTACT_TYPES: Final[frozenset[str]] = frozenset({"lender_contact", "sponsor"})
 PHONE_TYPES: Final[frozenset[str]] = frozenset({"mobile", "office", "fax"})
 PHONE_INPUT_KEYS: Final[tuple[str, ...]] = ("raw", "type", "country", "extension")
 
+# The documented error types, by HTTP status (errors.yml).
+ERROR_TYPES: Final[dict[int, str]] = {
+    400: "bad_request",
+    401: "unauthorized",
+    402: "payment_required",
+    403: "forbidden",
+    404: "not_found",
+    409: "conflict",
+    422: "validation_error",
+    429: "rate_limit_exceeded",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
 API_PATH_PREFIX: Final[str] = "/api/external/v2"
 CONTACTS_PATH: Final[str] = "/contacts"
 PAGE_LIMIT_MAX: Final[int] = 200

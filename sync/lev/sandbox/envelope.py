@@ -14,21 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from sync.lev.fields import ERROR_TYPES
+
 JSON_TYPE: Final[str] = "application/json"
 
-# The documented error types, by HTTP status (errors.yml).
-ERROR_TYPES: Final[dict[int, str]] = {
-    400: "bad_request",
-    401: "unauthorized",
-    402: "payment_required",
-    403: "forbidden",
-    404: "not_found",
-    409: "conflict",
-    422: "validation_error",
-    429: "rate_limit_exceeded",
-    500: "internal_error",
-    503: "service_unavailable",
-}
 
 
 @dataclass(frozen=True)
