@@ -9,7 +9,16 @@ from sqlalchemy import Connection, Engine, inspect, select, text
 from sqlmodel import SQLModel
 
 from storage.database import write_transaction
-from storage.tables import CHECKPOINTS, CONFLICTS, CONTACTS, MIGRATIONS, RUNS, STATE, WRITES
+from storage.tables import (
+    CHECKPOINTS,
+    CONFLICTS,
+    CONTACTS,
+    LOCAL_CHANGES,
+    MIGRATIONS,
+    RUNS,
+    STATE,
+    WRITES,
+)
 from sync.errors import StoreError
 
 Migration = Callable[[Connection], None]
@@ -19,11 +28,43 @@ def _initial_schema(connection: Connection) -> None:
     SQLModel.metadata.create_all(connection, tables=[CONTACTS, STATE, WRITES, CONFLICTS, CHECKPOINTS, RUNS])
 
 
-STEPS: list[tuple[str, Migration]] = [
-    ("0001_initial_schema", _initial_schema),
+def _sync_state_remote_digest(connection: Connection) -> None:
+    # Stores made by 0001 before the column existed lack it; newer 0001 runs create it.
+    columns = {c["name"] for c in inspect(connection).get_columns("sync_state")}
+    if "remote_digest" not in columns:
+        connection.execute(text("ALTER TABLE sync_state ADD COLUMN remote_digest VARCHAR"))
+
+
+_SQLITE_TRIGGERS = [
+    "CREATE TRIGGER contacts_sync_mark_insert AFTER INSERT ON contacts "
+    "BEGIN INSERT INTO local_changes (local_id) VALUES (NEW.local_id); END",
+    "CREATE TRIGGER contacts_sync_mark_update AFTER UPDATE ON contacts "
+    "BEGIN INSERT INTO local_changes (local_id) VALUES (NEW.local_id); END",
+]
+_POSTGRESQL_TRIGGERS = [
+    "CREATE OR REPLACE FUNCTION contacts_sync_mark_change() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    "BEGIN INSERT INTO local_changes (local_id) VALUES (NEW.local_id); RETURN NULL; END $$",
+    "CREATE TRIGGER contacts_sync_mark_change AFTER INSERT OR UPDATE ON contacts "
+    "FOR EACH ROW EXECUTE FUNCTION contacts_sync_mark_change()",
 ]
 
-_OUR_TABLES = {"contacts", "sync_state", "writes", "conflicts", "checkpoints", "runs"}
+
+def _local_change_triggers(connection: Connection) -> None:
+    LOCAL_CHANGES.create(connection, checkfirst=True)
+    statements = _POSTGRESQL_TRIGGERS if connection.dialect.name == "postgresql" else _SQLITE_TRIGGERS
+    for statement in statements:
+        connection.execute(text(statement))
+    # Rows written before the triggers existed are planned once, like any edit.
+    connection.execute(text("INSERT INTO local_changes (local_id) SELECT local_id FROM contacts"))
+
+
+STEPS: list[tuple[str, Migration]] = [
+    ("0001_initial_schema", _initial_schema),
+    ("0002_sync_state_remote_digest", _sync_state_remote_digest),
+    ("0003_local_change_triggers", _local_change_triggers),
+]
+
+_OUR_TABLES = {"contacts", "sync_state", "writes", "conflicts", "checkpoints", "runs", "local_changes"}
 
 
 def ensure_schema(engine: Engine) -> None:

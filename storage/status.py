@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from storage.store import now
-from storage.tables import CHECKPOINTS, CONFLICTS, CONTACTS, RUNS, STATE, WRITES
+from storage.tables import CHECKPOINTS, CONFLICTS, CONTACTS, LOCAL_CHANGES, RUNS, STATE, WRITES
 from sync.errors import ConfigError
 from sync.lev.fields import CONTACT_FIELDS, Kind
 
@@ -101,6 +101,8 @@ def save_conflict_resolved(
         value = (base or {}).get(field, conflict["remote_value"])
     if take in ("remote", "value"):
         tx.execute(update(CONTACTS).where(CONTACTS.c.local_id == conflict["local_id"]).values({field: value}))
+    else:  # the row is untouched, so no trigger marked it; the plan must look at it
+        tx.execute(insert(LOCAL_CHANGES).values(local_id=conflict["local_id"]))
     resolution = {"take": take, "value": value if take != "local" else conflict["local_value"]}
     tx.execute(
         update(CONFLICTS)
@@ -123,7 +125,11 @@ def parse_field_value(field: str, text: str) -> Any:
 
 def save_rejections_forgotten(tx: Connection, write_ids: list[int] | None) -> int:
     """Forget rejections so the next sync plans those writes afresh, with new keys."""
-    query = delete(WRITES).where(WRITES.c.status != "pending")
+    query = select(WRITES.c.write_id, WRITES.c.local_id).where(WRITES.c.status != "pending")
     if write_ids is not None:
         query = query.where(WRITES.c.write_id.in_(write_ids))
-    return int(tx.execute(query).rowcount)
+    forgotten = tx.execute(query).all()
+    if forgotten:
+        tx.execute(delete(WRITES).where(WRITES.c.write_id.in_([w for w, _ in forgotten])))
+        tx.execute(insert(LOCAL_CHANGES), [{"local_id": local_id} for _, local_id in forgotten])
+    return len(forgotten)

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, sele
 
 from storage.database import create_store_engine, read_transaction, write_transaction
 from storage.migrations import ensure_schema
-from storage.tables import CHECKPOINTS, CONFLICTS, CONTACTS, RUNS, STATE, WRITES
+from storage.tables import CHECKPOINTS, CONFLICTS, CONTACTS, LOCAL_CHANGES, RUNS, STATE, WRITES
 from sync.merge import Merge
 from sync.plan import Rejection, RowState, Write
 
@@ -50,6 +50,7 @@ class MergedContact:
     local: LocalRow | None
     previous: Base | None
     merge: Merge
+    remote_digest: str | None = None  # None: merge this contact again on the next pull
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,11 @@ class Store:
 
     # --- a pulled page ------------------------------------------------------------
 
+    def load_digests(self, tx: Connection, contact_ids: list[int]) -> dict[int, str | None]:
+        """The digest of the remote record last merged, per contact already in the store."""
+        query = select(STATE.c.contact_id, STATE.c.remote_digest).where(STATE.c.contact_id.in_(contact_ids))
+        return {contact_id: digest for contact_id, digest in tx.execute(query)}
+
     def load_page_state(
         self, tx: Connection, contact_ids: list[int]
     ) -> tuple[dict[int, LocalRow], dict[int, Base]]:
@@ -162,10 +168,11 @@ class Store:
                 "v_local_id": local_ids[m.contact_id],
                 "v_fields": m.merge.base,
                 "v_connected": m.merge.base.get("is_connected") is True,
+                "v_digest": m.remote_digest,
             }
             if m.previous is None:
                 new_bases.append(row)
-            elif m.previous.fields != m.merge.base or m.previous.local_id != row["v_local_id"]:
+            else:
                 changed_bases.append(row)
         if new_bases:
             tx.execute(
@@ -174,6 +181,7 @@ class Store:
                     local_id=bindparam("v_local_id"),
                     fields=bindparam("v_fields", type_=STATE.c.fields.type),
                     connected=bindparam("v_connected"),
+                    remote_digest=bindparam("v_digest"),
                 ),
                 new_bases,
             )
@@ -185,12 +193,18 @@ class Store:
                     local_id=bindparam("v_local_id"),
                     fields=bindparam("v_fields", type_=STATE.c.fields.type),
                     connected=bindparam("v_connected"),
+                    remote_digest=bindparam("v_digest"),
                 ),
                 changed_bases,
             )
         for m in merged:
             if m.merge.conflicts:
                 self._save_conflicts(tx, local_ids[m.contact_id], m.contact_id, m.merge, policy)
+        # A conflict the local side won leaves the row as it was, so no trigger marked it.
+        self.save_marks(
+            tx,
+            (local_ids[m.contact_id] for m in merged if any(c.winner == "local" for c in m.merge.conflicts)),
+        )
         return local_ids
 
     def _save_conflicts(
@@ -241,7 +255,7 @@ class Store:
             tx.execute(
                 update(STATE)
                 .where(STATE.c.contact_id == contact_id)
-                .values(fields={**base.fields, "is_connected": False}, connected=False)
+                .values(fields={**base.fields, "is_connected": False}, connected=False, remote_digest=None)
             )
             tx.execute(
                 update(CONTACTS).where(CONTACTS.c.local_id == base.local_id).values(is_connected=False)
@@ -261,8 +275,35 @@ class Store:
 
     # --- planning and writes ------------------------------------------------------
 
-    def load_row_states(self, tx: Connection) -> Iterator[RowState]:
-        """Every local row without a pending write, with what decides its next write."""
+    def load_marks(self, tx: Connection) -> list[tuple[int, int]]:
+        """(seq, local_id) of every row written since the planner last looked."""
+        return [
+            (seq, local_id)
+            for seq, local_id in tx.execute(select(LOCAL_CHANGES.c.seq, LOCAL_CHANGES.c.local_id))
+        ]
+
+    def save_marks(self, tx: Connection, local_ids: Iterable[int]) -> None:
+        """Ask the next plan to look at these rows (a change no trigger saw)."""
+        rows = [{"local_id": local_id} for local_id in set(local_ids)]
+        if rows:
+            tx.execute(insert(LOCAL_CHANGES), rows)
+
+    def save_marks_consumed(self, tx: Connection, seqs: list[int]) -> None:
+        """Forget exactly the marks the plan read; newer ones, even with lower numbers
+        committed late by another PostgreSQL session, stay. Rows whose write is still
+        pending keep theirs, to be looked at again once it is settled."""
+        still_pending = select(WRITES.c.local_id).where(WRITES.c.status == "pending")
+        for start in range(0, len(seqs), 1000):
+            tx.execute(
+                delete(LOCAL_CHANGES).where(
+                    LOCAL_CHANGES.c.seq.in_(seqs[start : start + 1000]),
+                    LOCAL_CHANGES.c.local_id.not_in(still_pending),
+                )
+            )
+
+    def load_row_states(self, tx: Connection, *, marked_only: bool = False) -> Iterator[RowState]:
+        """Local rows without a pending write (all, or those marked as written), with what
+        decides their next write."""
         held: dict[int, set[str]] = {}
         for local_id, field in tx.execute(
             select(CONFLICTS.c.local_id, CONFLICTS.c.field).where(CONFLICTS.c.status == "open")
@@ -275,11 +316,12 @@ class Store:
                 pending.add(local_id)
             else:
                 refused.setdefault(local_id, set()).add(body.encode())
-        result = tx.execute(
-            select(CONTACTS, STATE.c.fields.label("_base"))
-            .outerjoin(STATE, STATE.c.local_id == CONTACTS.c.local_id)
-            .execution_options(yield_per=2000)
+        query = select(CONTACTS, STATE.c.fields.label("_base")).outerjoin(
+            STATE, STATE.c.local_id == CONTACTS.c.local_id
         )
+        if marked_only:
+            query = query.where(CONTACTS.c.local_id.in_(select(LOCAL_CHANGES.c.local_id)))
+        result = tx.execute(query.execution_options(yield_per=2000))
         for row in result.mappings():
             if row["local_id"] in pending:
                 continue

@@ -95,6 +95,9 @@ class SyncState(SQLModel, table=True):
     local_id: int = Field(unique=True, index=True)
     fields: Any = Field(sa_type=JSON)
     connected: bool = Field(default=False, index=True)
+    # Digest of the remote record last merged: an unchanged contact in a pull is skipped
+    # without decoding or merging anything.
+    remote_digest: str | None = None
 
 
 class PendingWrite(SQLModel, table=True):
@@ -155,6 +158,19 @@ class RunRecord(SQLModel, table=True):
     error: str | None = None
 
 
+class LocalChange(SQLModel, table=True):
+    """A row of `contacts` written since the planner last looked: filled by triggers.
+
+    So the planner reads the rows other programs touched, not the whole table, and
+    nobody has to tell the worker what they edited.
+    """
+
+    __tablename__ = "local_changes"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    local_id: int = Field(sa_type=BigInteger)
+
+
 class SchemaMigration(SQLModel, table=True):
     __tablename__ = "schema_migrations"
 
@@ -170,3 +186,4 @@ CONFLICTS: Table = ConflictRecord.__table__  # type: ignore[attr-defined]
 CHECKPOINTS: Table = Checkpoint.__table__  # type: ignore[attr-defined]
 RUNS: Table = RunRecord.__table__  # type: ignore[attr-defined]
 MIGRATIONS: Table = SchemaMigration.__table__  # type: ignore[attr-defined]
+LOCAL_CHANGES: Table = LocalChange.__table__  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ committed together with the write's removal.
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -21,13 +22,18 @@ from storage.store import MergedContact, SavedWrite, Store
 from sync.errors import FatalError, Interrupted, InvalidResponse, RequestRejected, SafetyStop
 from sync.merge import POLICIES, merge_contact
 from sync.paging import IdSet, Paginator
-from sync.plan import PreparedWrite, Rejection, Write, plan_row
+from sync.plan import PreparedWrite, Rejection, Write, canonical_json, plan_row
 from sync.progress import NoProgress, RunProgress
 from sync.remote import Page, Remote
 
 log = structlog.get_logger("sync.engine")
 
 PULL_CURSOR = "pull.cursor"
+
+
+def record_digest(record: dict[str, Any]) -> str:
+    """A short fingerprint of a remote record, to tell an unchanged contact without merging it."""
+    return hashlib.blake2b(canonical_json(record), digest_size=16).hexdigest()
 
 
 @dataclass
@@ -114,10 +120,15 @@ class Engine:
 
     def _save_page(self, page: Page, next_cursor: str | None) -> None:
         ids = [contact["id"] for contact in page.contacts]
+        digests = {contact["id"]: record_digest(contact) for contact in page.contacts}
         with self.store.write() as tx:
-            local_rows, bases = self.store.load_page_state(tx, ids)
+            known = self.store.load_digests(tx, ids)
+            # A contact unchanged since it was last merged has nothing to merge: local
+            # edits to it are the planner's business, not the pull's.
+            changed = [c for c in page.contacts if known.get(c["id"], "") != digests[c["id"]]]
+            local_rows, bases = self.store.load_page_state(tx, [c["id"] for c in changed])
             merged = []
-            for contact in page.contacts:
+            for contact in changed:
                 local = local_rows.get(contact["id"])
                 base = bases.get(contact["id"])
                 decided = merge_contact(
@@ -127,15 +138,16 @@ class Engine:
                     writable=self.remote.rules.writable,
                     policy=self.policy,
                 )
-                merged.append(MergedContact(contact["id"], local, base, decided))
+                merged.append(MergedContact(contact["id"], local, base, decided, digests[contact["id"]]))
                 self.counts.inserted += local is None
                 self.counts.local_updated += local is not None and bool(decided.local_changes)
                 self.counts.conflicts += len(decided.conflicts)
-            self.store.save_merges(tx, merged, policy=self.options.policy)
+            if merged:
+                self.store.save_merges(tx, merged, policy=self.options.policy)
             self.store.save_checkpoint(tx, PULL_CURSOR, next_cursor)
         self.counts.pulled += len(ids)
         self.progress.pulled(self.counts.pulled, page.total)
-        log.debug("sync.pull.page", contacts=len(ids), more=next_cursor is not None)
+        log.debug("sync.pull.page", contacts=len(ids), merged=len(merged), more=next_cursor is not None)
 
     def _flag_missing(self, seen: IdSet) -> None:
         with self.store.write() as tx:
@@ -159,12 +171,14 @@ class Engine:
     # --- plan and push ------------------------------------------------------------
 
     def plan(self) -> tuple[list[Write], list[Rejection]]:
-        """Diff every local row against its base and save the writes it needs."""
+        """Diff the rows written since the last plan against their base; save the writes."""
         writes: list[Write] = []
         rejections: list[Rejection] = []
         obsolete: dict[int, frozenset[bytes]] = {}
         with self.store.read() as tx:
-            for row in self.store.load_row_states(tx):
+            marks = self.store.load_marks(tx)
+            rows = self.store.load_row_states(tx, marked_only=True) if marks else iter(())
+            for row in rows:
                 planned = plan_row(row, self.remote.rules)
                 if planned.write:
                     writes.append(planned.write)
@@ -175,6 +189,7 @@ class Engine:
         with self.store.write() as tx:
             self.store.save_plan(tx, writes, rejections)
             self.store.save_refusals_dropped(tx, obsolete)
+            self.store.save_marks_consumed(tx, [seq for seq, _ in marks])
         for rejection in rejections:
             log.warning("sync.write.refused", local_id=rejection.local_id, reason=rejection.reason)
         self.counts.rejected += len(rejections)
@@ -259,7 +274,9 @@ class Engine:
                 policy=self.policy,
             )
             self.store.save_merges(
-                tx, [MergedContact(contact_id, local, previous, merged)], policy=self.options.policy
+                tx,
+                [MergedContact(contact_id, local, previous, merged, record_digest(answer))],
+                policy=self.options.policy,
             )
             self.store.save_write_done(tx, write.write_id)
         with self._counts_lock:

@@ -333,3 +333,17 @@ def test_every_request_the_client_sends_matches_the_openapi_document(harness: Ha
     assert {entry.method for entry in log} == {"GET", "PATCH", "POST"}
     for entry in log:
         validate_exchange(entry)
+
+
+def test_the_planner_reads_only_rows_written_since_it_last_looked(harness: Harness) -> None:
+    """Triggers mark rows other programs write; a sync consumes the marks, an edit adds one."""
+    harness.sync()
+    assert harness.table.execute("SELECT * FROM local_changes") == []
+    row = first_synced_row(harness)
+    harness.table.update(row["local_id"], department="Marked")
+    assert [m["local_id"] for m in harness.table.execute("SELECT local_id FROM local_changes")] == [
+        row["local_id"]
+    ]
+    harness.sync()
+    assert harness.remote(row["id"])["department"] == "Marked"
+    assert harness.table.execute("SELECT * FROM local_changes") == []

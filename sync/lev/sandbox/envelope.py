@@ -19,7 +19,6 @@ from sync.lev.fields import ERROR_TYPES
 JSON_TYPE: Final[str] = "application/json"
 
 
-
 @dataclass(frozen=True)
 class Reply:
     """One HTTP answer: status, JSON body (or raw bytes for faults) and extra headers."""
