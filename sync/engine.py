@@ -187,9 +187,10 @@ class Engine:
                 if row.refused_bodies - planned.still_refused:
                     obsolete[row.local_id] = row.refused_bodies - planned.still_refused
         with self.store.write() as tx:
+            # Before save_plan: only rows whose write was already pending keep their marks.
+            self.store.save_marks_consumed(tx, [seq for seq, _ in marks])
             self.store.save_plan(tx, writes, rejections)
             self.store.save_refusals_dropped(tx, obsolete)
-            self.store.save_marks_consumed(tx, [seq for seq, _ in marks])
         for rejection in rejections:
             log.warning("sync.write.refused", local_id=rejection.local_id, reason=rejection.reason)
         self.counts.rejected += len(rejections)

@@ -346,4 +346,9 @@ def test_the_planner_reads_only_rows_written_since_it_last_looked(harness: Harne
     ]
     harness.sync()
     assert harness.remote(row["id"])["department"] == "Marked"
+    # Storing the PATCH's answer wrote the row after the plan: the next plan looks once more.
+    assert {m["local_id"] for m in harness.table.execute("SELECT local_id FROM local_changes")} == {
+        row["local_id"]
+    }
+    harness.sync()
     assert harness.table.execute("SELECT * FROM local_changes") == []
