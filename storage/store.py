@@ -140,6 +140,7 @@ class Store:
         Returns the local_id of each contact. One executemany per statement shape keeps a
         200-contact page at a handful of round trips instead of two per contact.
         """
+        horizon = tx.execute(select(func.coalesce(func.max(LOCAL_CHANGES.c.seq), 0))).scalar_one()
         local_ids = {m.contact_id: m.local.local_id for m in merged if m.local is not None}
         new_rows = [m for m in merged if m.local is None]
         if new_rows:
@@ -200,6 +201,16 @@ class Store:
         for m in merged:
             if m.merge.conflicts:
                 self._save_conflicts(tx, local_ids[m.contact_id], m.contact_id, m.merge, policy)
+        # Our own writes left the rows equal to their base: their marks would only make the
+        # planner look for nothing. Only rows this transaction holds are touched, so another
+        # program's marks (older, or for other rows) stay.
+        ours = list(local_ids.values())
+        for start in range(0, len(ours), 1000):
+            tx.execute(
+                delete(LOCAL_CHANGES).where(
+                    LOCAL_CHANGES.c.seq > horizon, LOCAL_CHANGES.c.local_id.in_(ours[start : start + 1000])
+                )
+            )
         # A conflict the local side won leaves the row as it was, so no trigger marked it.
         self.save_marks(
             tx,
