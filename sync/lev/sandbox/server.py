@@ -33,6 +33,9 @@ IDLE_KEEPALIVE_SECONDS: Final[float] = 60.0
 MAX_BODY_BYTES: Final[int] = 10 * 1024 * 1024
 
 
+_INCOMPLETE = b"\x00incomplete"  # a sentinel: identity, never compared by value
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     # stop() closes the connections itself; joining handler threads could hang on a slow fault.
@@ -85,6 +88,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         body = self._read_body()
+        if body is _INCOMPLETE:
+            # The client went away mid-request: like a real server, apply nothing and
+            # remember nothing (not even under its Idempotency-Key).
+            self.close_connection = True
+            return
         if body is None:
             self.close_connection = True
             self._send(failure(400, "Unreadable request body"))
@@ -114,7 +122,8 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         if length < 0 or length > MAX_BODY_BYTES:
             return None
-        return self.rfile.read(length)
+        body = self.rfile.read(length)
+        return body if len(body) == length else _INCOMPLETE
 
     def _read_chunked(self) -> bytes | None:
         chunks: list[bytes] = []
@@ -133,7 +142,10 @@ class _Handler(BaseHTTPRequestHandler):
             total += size
             if total > MAX_BODY_BYTES:
                 return None
-            chunks.append(self.rfile.read(size))
+            chunk = self.rfile.read(size)
+            if len(chunk) < size:
+                return _INCOMPLETE
+            chunks.append(chunk)
             self.rfile.readline(1024)
 
     def _send(self, reply: Reply) -> None:
