@@ -110,7 +110,13 @@ class Store:
 
     def load_digests(self, tx: Connection, contact_ids: list[int]) -> dict[int, str | None]:
         """The digest of the remote record last merged, per contact already in the store."""
-        query = select(STATE.c.contact_id, STATE.c.remote_digest).where(STATE.c.contact_id.in_(contact_ids))
+        # Only where the local row is still there: a row another program deleted must be
+        # merged (and so re-created) even when the API's record did not change.
+        query = (
+            select(STATE.c.contact_id, STATE.c.remote_digest)
+            .join(CONTACTS, (CONTACTS.c.local_id == STATE.c.local_id) & (CONTACTS.c.id == STATE.c.contact_id))
+            .where(STATE.c.contact_id.in_(contact_ids))
+        )
         return {contact_id: digest for contact_id, digest in tx.execute(query)}
 
     def load_page_state(

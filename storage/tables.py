@@ -59,6 +59,8 @@ def _bigint(**kwargs: Any) -> Any:
 
 class Contact(SQLModel, table=True):
     __tablename__ = "contacts"
+    # Never reuse a deleted row's local_id: the last-synced state may still point at it.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     local_id: int | None = Field(default=None, primary_key=True)
     id: int | None = _bigint(unique=True)

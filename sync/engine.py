@@ -261,6 +261,10 @@ class Engine:
     def _settle(self, write: SavedWrite, answer: dict[str, Any]) -> None:
         """Store a write's answer: the contact it returns is the new agreed state."""
         contact_id = answer["id"]
+        if write.contact_id is not None and contact_id != write.contact_id:
+            raise InvalidResponse(
+                f"{write.method} {write.path}: the answer is for contact {contact_id}, not {write.contact_id}"
+            )
         with self.store.write() as tx:
             local = self.store.load_local_row(tx, write.local_id)
             previous = self.store.load_base(tx, contact_id)

@@ -45,7 +45,8 @@ class InvalidResponse(FatalError):
     """A response did not follow the documented envelope; it changed nothing locally."""
 
     def __init__(self, message: str, *, request_id: str | None = None) -> None:
-        super().__init__(message)
+        # The request_id is what support asks for: it belongs in the message users see.
+        super().__init__(f"{message} (request_id {request_id})" if request_id else message)
         self.request_id = request_id
 
 

@@ -139,8 +139,11 @@ def _wire_phones(value: Any) -> tuple[Any, str | None]:
         if entry.get("type", "mobile") not in PHONE_TYPES:
             return None, f"{where}.type must be one of {sorted(PHONE_TYPES)}"
         try:
-            phonenumbers.parse(entry["raw"], entry.get("country", "US"))
+            number = phonenumbers.parse(entry["raw"], entry.get("country", "US"))
         except phonenumbers.NumberParseException:
+            number = None
+        # The API normalises to E.164 and answers 422 for what it cannot: say so before sending.
+        if number is None or not phonenumbers.is_possible_number(number):
             return None, f"{where}.raw {entry['raw']!r} is not a phone number"
         phones.append(entry)
     return phones, None
