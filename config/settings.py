@@ -110,7 +110,11 @@ def load_settings(
     try:
         return Settings(**values), warnings
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, labels, path)) from None
+        message = _describe(exc, labels, path)
+        token = values.get("api_token")
+        if isinstance(token, str) and token.strip():
+            message = message.replace(token.strip(), "***")  # pasted into another setting
+        raise ConfigError(message) from None
 
 
 def _read_config_file(path: Path, warnings: list[str]) -> dict[str, Any]:
@@ -138,5 +142,7 @@ def _describe(exc: ValidationError, labels: Mapping[str, str], path: str | None)
     if error["type"] == "extra_forbidden":
         return f"{path}: {name}: unknown setting; the settings are {', '.join(Settings.model_fields)}"
     label = labels.get(name, ENV_PREFIX + name.upper())
-    shown = "" if name == "api_token" else f" (got {error.get('input')!r})"
+    given = error.get("input")
+    looks_secret = isinstance(given, str) and given.strip().startswith(("lev_sk_", "eyJ"))
+    shown = "" if name == "api_token" or looks_secret else f" (got {given!r})"
     return f"{label}: {message}{shown if error['type'] != 'value_error' else ''}"

@@ -8,6 +8,7 @@ exceptions become the product's here and nowhere else.
 from __future__ import annotations
 
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -204,6 +205,11 @@ class LevClient:
             raise NetworkError(f"{what}: no answer within the timeout") from None
         except httpx.TransportError as exc:
             self._log(method, path, started, status=None, error=type(exc).__name__)
+            if _certificate_failure(exc):  # will not fix itself: no retries
+                raise FatalError(
+                    f"{what}: the server's TLS certificate could not be verified; check the URL, "
+                    "or the system's CA certificates (certificate checks stay on)"
+                ) from None
             raise NetworkError(f"{what}: the connection failed ({type(exc).__name__})") from None
         except httpx.RequestError as exc:  # e.g. a body that does not match its Content-Encoding
             self._log(method, path, started, status=None, error=type(exc).__name__)
@@ -252,3 +258,12 @@ class LevClient:
             request_id=request_id,
             error=error,
         )
+
+
+def _certificate_failure(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

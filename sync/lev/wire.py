@@ -261,11 +261,11 @@ def check_contact(item: Any, *, what: str, request_id: str | None) -> dict[str, 
     if not isinstance(item, dict):
         raise InvalidResponse(f"{what}: a contact is not a JSON object", request_id=request_id)
     contact_id = item.get("id")
-    if not _is_integer(contact_id):
+    if not _is_integer(contact_id) or not 0 < contact_id < 2**63:
         raise InvalidResponse(f"{what}: a contact has no integer id ({contact_id!r})", request_id=request_id)
     for name, kind in CONTACT_FIELDS.items():
         value = item.get(name)
-        if value is None or _has_kind(value, kind):
+        if value is None or (_has_kind(value, kind) and _list_items_fit(name, value)):
             continue
         raise InvalidResponse(
             f"{what}: contact {contact_id} has {name}={value!r:.80}, not {kind.value}",
@@ -282,3 +282,12 @@ def _has_kind(value: Any, kind: Kind) -> bool:
     if kind is Kind.BOOLEAN:
         return isinstance(value, bool)
     return isinstance(value, list)
+
+
+# What the documented lists hold; anything else in them is a broken answer.
+_LIST_ITEMS: dict[str, type] = {"phones": dict, "contact_types": str}
+
+
+def _list_items_fit(name: str, value: Any) -> bool:
+    item_type = _LIST_ITEMS.get(name)
+    return item_type is None or all(isinstance(item, item_type) for item in value)
