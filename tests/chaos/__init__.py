@@ -1,0 +1,1 @@
+"""Convergence and robustness suite: chaos, kill points, bad input, secrets."""
