@@ -253,15 +253,13 @@ class Store:
             status = "open" if conflict.winner == "held" else "settled"
             tx.execute(insert(CONFLICTS).values(**values, status=status, created_at=now()))
 
-    def load_connected(self, tx: Connection) -> Iterator[tuple[int, int]]:
-        """(contact_id, local_id) of every contact last seen connected."""
+    def load_connected(self, tx: Connection) -> Iterator[int]:
+        """The id of every contact last seen connected."""
         # Streamed per statement: options set on the connection would stick to later UPDATEs.
         result = tx.execute(
-            select(STATE.c.contact_id, STATE.c.local_id)
-            .where(STATE.c.connected)
-            .execution_options(yield_per=5000)
+            select(STATE.c.contact_id).where(STATE.c.connected).execution_options(yield_per=5000)
         )
-        yield from result
+        yield from result.scalars()
 
     def save_disconnected(self, tx: Connection, contact_ids: Iterable[int]) -> None:
         """Flag contacts the API stopped listing; they are never deleted."""
@@ -441,9 +439,6 @@ class Store:
                 .where(RUNS.c.run_id == run_id)
                 .values(finished_at=now(), outcome=outcome, counts=counts, error=error)
             )
-
-    def count_contacts(self, tx: Connection) -> int:
-        return int(tx.execute(select(func.count()).select_from(CONTACTS)).scalar_one())
 
     def save_refusals_dropped(self, tx: Connection, obsolete: dict[int, frozenset[bytes]]) -> None:
         """Forget refusals a newer local edit has made moot."""

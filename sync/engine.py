@@ -153,7 +153,7 @@ class Engine:
         with self.store.write() as tx:
             connected = 0
             missing: list[int] = []
-            for contact_id, _local_id in self.store.load_connected(tx):
+            for contact_id in self.store.load_connected(tx):
                 connected += 1
                 if contact_id not in seen:
                     missing.append(contact_id)

@@ -194,6 +194,7 @@ def run_once(
             "rate_limited": client_stats.rate_limited,
             "retries": client_stats.retries,
             "paced_seconds": round(pacer.waited_seconds, 3),
+            "requests_by_endpoint": dict(client_stats.by_endpoint),
             "seconds": round(time.monotonic() - started, 3),
         }
         store.save_run_finished(run_id, outcome=outcome, counts=counts, error=error)

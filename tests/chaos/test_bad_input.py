@@ -145,21 +145,11 @@ LIST_ANSWERS: dict[str, Bad] = {
         cursor="c2",
     ),
 }
-# Bad answers the product takes as good: each is a finding, see the reasons.
-LIST_ANSWERS_ACCEPTED = {
-    "id-beyond-64-bits": (
-        Bad(Answer.json(envelope([contact(id=2**63)]))),
-        "sync/lev/wire.py check_contact accepts any integer id; storage/store.py:114 then raises "
-        "OverflowError out of run_once (a traceback, and the run left 'running')",
-    ),
-    "phone-entries-not-objects": (
-        Bad(Answer.json(envelope([contact(phones=[42, "x"])]))),
-        "sync/lev/wire.py _has_kind checks that phones is a list, not that its entries are Phone objects",
-    ),
-    "contact-types-not-text": (
-        Bad(Answer.json(envelope([contact(contact_types=[1, None])]))),
-        "sync/lev/wire.py _has_kind checks that contact_types is a list, not that it holds strings",
-    ),
+# Once taken as good (found by this suite): an id past 64 bits, junk inside the lists.
+LIST_ANSWERS |= {
+    "id-beyond-64-bits": Bad(Answer.json(envelope([contact(id=2**63)]))),
+    "phone-entries-not-objects": Bad(Answer.json(envelope([contact(phones=[42, "x"])]))),
+    "contact-types-not-text": Bad(Answer.json(envelope([contact(contact_types=[1, None])]))),
 }
 
 
@@ -282,14 +272,6 @@ def test_bad_list_answer_fails_the_run_and_changes_nothing(synced: Synced, case:
     synced.api.answer("GET /contacts", bad.answer)
     fails_cleanly(synced, bad, "GET /contacts")
     assert {r.method for r in synced.api.requests} == {"GET"}, "a write went out after a bad list answer"
-
-
-@pytest.mark.parametrize("case", sorted(LIST_ANSWERS_ACCEPTED))
-def test_list_answer_the_product_once_took_as_good(synced: Synced, case: str) -> None:
-    """A contact with an impossible id or junk inside its lists fails the run and stores nothing."""
-    bad, _ = LIST_ANSWERS_ACCEPTED[case]
-    synced.api.answer("GET /contacts", bad.answer)
-    fails_cleanly(synced, bad, "GET /contacts")
 
 
 # --- write answers ------------------------------------------------------------------------

@@ -327,7 +327,7 @@ def test_tls_certificates_are_verified_by_default(tmp_path: Path) -> None:
 
 
 def test_a_certificate_failure_says_so(tmp_path: Path) -> None:
-    """A run against an untrusted certificate says the certificate is the problem."""
+    """A run against an untrusted certificate says the certificate is the problem, without retrying."""
     server_context, _ = self_signed(tmp_path)
     with FakeApi(tls=server_context) as fake:
         settings, _ = load_settings(environ=env_for(fake.base_url, tmp_path / "contacts.db"))
@@ -337,6 +337,7 @@ def test_a_certificate_failure_says_so(tmp_path: Path) -> None:
         finally:
             store.close()
     assert "certificate" in (result.error or "").lower(), result.error
+    assert result.counts["retries"] == 0, "a certificate that cannot be verified was retried"
 
 
 def test_plain_http_to_another_host_needs_the_explicit_flag(tmp_path: Path) -> None:
