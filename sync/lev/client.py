@@ -144,13 +144,22 @@ class LevClient:
         headers = {"Idempotency-Key": idempotency_key, "Content-Type": "application/json"}
 
         attempts = 0
+        patched = int(request.path.rsplit("/", 1)[1]) if request.method == "PATCH" else None
+
+        def parse(raw: bytes, *, what: str) -> tuple[dict[str, Any], str | None]:
+            contact, request_id = parse_contact(raw, what=what)
+            if patched is not None and contact["id"] != patched:
+                raise InvalidResponse(
+                    f"{what}: the answer is for contact {contact['id']}, not {patched}", request_id=request_id
+                )
+            return contact, request_id
 
         def attempt() -> dict[str, Any]:
             nonlocal attempts
             attempts += 1
             try:
                 answer: dict[str, Any] = self._call(
-                    request.method, request.path, what, parse_contact, content=request.body, headers=headers
+                    request.method, request.path, what, parse, content=request.body, headers=headers
                 )
             except RequestRejected as exc:
                 # We resend the same bytes under the same key, so a 409 to a resend most

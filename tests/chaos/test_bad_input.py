@@ -331,11 +331,6 @@ def test_patch_answered_with_another_contact_fails_naming_the_request(synced: Sy
     fails_cleanly(synced, bad, request)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sync/engine.py:264 _settle raises InvalidResponse without the answer's request_id: "
-    "LevClient.send_write (sync/lev/client.py:141) drops the request_id parse_contact returned",
-)
 def test_patch_answered_with_another_contact_quotes_its_request_id(synced: Synced) -> None:
     """The error for a PATCH answered with another contact quotes the answer's request_id."""
     pending_write(synced, "PATCH")
