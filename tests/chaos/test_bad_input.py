@@ -374,7 +374,7 @@ BAD_NEW_ROWS: dict[str, tuple[dict[str, Any], str]] = {
     "is-primary-as-text": ({"is_primary": "yes"}, "is_primary"),
 }
 IS_PRIMARY_COERCED = (
-    "storage/tables.py:81 Contact.is_primary is a plain Boolean: on SQLite SQLAlchemy reads any non-null "
+    "storage/tables.py:83 Contact.is_primary is a plain Boolean: on SQLite SQLAlchemy reads any non-null "
     "value as bool(value), so is_primary='false' (or 'no', 'maybe') written by another program is sent "
     "as is_primary=true instead of being refused"
 )
