@@ -15,13 +15,14 @@ import signal
 import socket
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
 import structlog
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.util import undefined
 
 from config.settings import Settings
@@ -35,6 +36,7 @@ log = structlog.get_logger("sync.daemon")
 
 STOP_GRACE_SECONDS = 8.0  # the in-flight run gets this long; systemd's TimeoutStopSec is longer
 EXIT_SECOND_SIGNAL = 130
+SIGNAL_POLL_SECONDS = 0.2
 
 
 class Daemon:
@@ -108,7 +110,7 @@ def run_daemon(
     settings.token()  # fail at start-up, not at the first slot
     daemon = Daemon(settings, store, schedule)
     grace = max(1, int(schedule.period.total_seconds() / 2))
-    scheduler = BlockingScheduler(
+    scheduler = BackgroundScheduler(
         timezone=UTC,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": grace},
     )
@@ -131,11 +133,19 @@ def run_daemon(
     )
     daemon.next_run = getattr(job, "next_run_time", None) or _scheduler_next(daemon)
     server = serve_health(daemon.metrics, *health_address) if health_address else None
-    _install_signal_handlers(daemon, scheduler)
+    signals = _install_signal_handlers(daemon)
     log.info("daemon.started", schedule=schedule.description, health=health_address)
     daemon._save_state(last_outcome=None)
-    scheduler.start()  # returns once a signal has shut the scheduler down
-    finished = daemon.idle.wait(STOP_GRACE_SECONDS)
+    scheduler.start()
+    # Python runs signal handlers only in the main thread, and only when it runs
+    # bytecode: the kernel may hand SIGTERM to a worker thread, and a main thread
+    # parked in one long wait (BlockingScheduler waits up to a whole period) would
+    # never see it. Short waits here bound the reaction time whichever thread got it.
+    while not daemon.stop.wait(SIGNAL_POLL_SECONDS):
+        pass
+    log.info("daemon.stopping", signal=signals[0] if signals else None)
+    scheduler.shutdown(wait=False)
+    finished = _wait_polling(daemon.idle, STOP_GRACE_SECONDS)
     if server is not None:
         server.shutdown()
     log.info("daemon.stopped", run_in_flight_finished=finished)
@@ -144,6 +154,15 @@ def run_daemon(
         # The run's next write is still pending under its key: the next run resends it.
         os._exit(0)
     return 0
+
+
+def _wait_polling(event: threading.Event, timeout: float) -> bool:
+    """Event.wait in short steps, so that a second signal is handled at once."""
+    deadline = time.monotonic() + timeout
+    while not event.wait(SIGNAL_POLL_SECONDS):
+        if time.monotonic() >= deadline:
+            return False
+    return True
 
 
 def _tick_and_note_next(daemon: Daemon) -> None:
@@ -158,14 +177,17 @@ def _scheduler_next(daemon: Daemon) -> datetime | None:
     return next_fire
 
 
-def _install_signal_handlers(daemon: Daemon, scheduler: BlockingScheduler) -> None:
+def _install_signal_handlers(daemon: Daemon) -> list[str]:
+    """First signal: stop. Second: exit at once. Returns the names of signals received."""
+    received: list[str] = []
+
     def handle(signum: int, _frame: FrameType | None) -> None:
         if daemon.stop.is_set():
             sys.stdout.flush()
             os._exit(EXIT_SECOND_SIGNAL)
-        log.info("daemon.stopping", signal=signal.Signals(signum).name)
+        received.append(signal.Signals(signum).name)
         daemon.stop.set()
-        scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)
+    return received
