@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, inspect, select, text
+from sqlalchemy import Connection, Engine, MetaData, inspect, select, text
 from sqlmodel import SQLModel
 
 from storage.database import write_transaction
@@ -58,10 +58,68 @@ def _local_change_triggers(connection: Connection) -> None:
     connection.execute(text("INSERT INTO local_changes (local_id) SELECT local_id FROM contacts"))
 
 
+def _contacts_never_reuse_local_ids(connection: Connection) -> None:
+    """Rebuild an old SQLite `contacts` with AUTOINCREMENT (PostgreSQL never reuses ids).
+
+    Without it SQLite hands a deleted newest row's local_id to the next insert while
+    sync_state still points at it. SQLite cannot alter a primary key in place, so
+    this is its documented rebuild: new table, copy, drop, rename, then the same
+    indexes and triggers; columns that other programs added are carried over.
+    """
+    if connection.dialect.name != "sqlite":
+        return
+    ddl = connection.execute(
+        text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'contacts'")
+    ).scalar_one()
+    if "AUTOINCREMENT" in ddl.upper():
+        return
+    dependents = list(
+        connection.execute(
+            text(
+                "SELECT sql FROM sqlite_master WHERE tbl_name = 'contacts' "
+                "AND type IN ('index', 'trigger') AND sql IS NOT NULL"
+            )
+        ).scalars()
+    )
+    rebuilt = CONTACTS.to_metadata(MetaData(), name="contacts_rebuilt")
+    rebuilt.create(connection)
+    ours = {column.name for column in rebuilt.columns}
+    old_columns = connection.execute(text("PRAGMA table_info(contacts)")).all()
+    for column in old_columns:
+        if column.name not in ours:
+            added = f"ALTER TABLE contacts_rebuilt ADD COLUMN {_quoted(column.name)} {column.type}"
+            connection.execute(text(added))
+    names = ", ".join(_quoted(column.name) for column in old_columns)
+    copy = f"INSERT INTO contacts_rebuilt ({names}) SELECT {names} FROM contacts"  # noqa: S608  quoted names
+    connection.execute(text(copy))
+    connection.execute(text("DROP TABLE contacts"))
+    connection.execute(text("ALTER TABLE contacts_rebuilt RENAME TO contacts"))
+    for statement in dependents:
+        connection.execute(text(statement))
+    # Ids that bookkeeping still names (a deleted newest row's, say) are never handed out again.
+    highest = connection.execute(
+        text(
+            "SELECT max(coalesce((SELECT max(local_id) FROM contacts), 0), "
+            "coalesce((SELECT max(local_id) FROM sync_state), 0), "
+            "coalesce((SELECT max(local_id) FROM writes), 0), "
+            "coalesce((SELECT max(local_id) FROM conflicts), 0))"
+        )
+    ).scalar_one()
+    connection.execute(text("DELETE FROM sqlite_sequence WHERE name = 'contacts'"))
+    connection.execute(
+        text("INSERT INTO sqlite_sequence (name, seq) VALUES ('contacts', :seq)"), {"seq": highest}
+    )
+
+
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
 STEPS: list[tuple[str, Migration]] = [
     ("0001_initial_schema", _initial_schema),
     ("0002_sync_state_remote_digest", _sync_state_remote_digest),
     ("0003_local_change_triggers", _local_change_triggers),
+    ("0004_contacts_never_reuse_local_ids", _contacts_never_reuse_local_ids),
 ]
 
 _OUR_TABLES = {"contacts", "sync_state", "writes", "conflicts", "checkpoints", "runs", "local_changes"}

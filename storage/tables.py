@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Table, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Table, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -49,6 +49,42 @@ class TolerantJSON(TypeDecorator[Any]):
             return UnreadableJSON(value)
 
 
+class _AsStoredBoolean(Boolean):
+    """SQLite's BOOLEAN without SQLAlchemy's bool(value) on read or its TypeError on write."""
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        return None
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        return lambda value: int(value) if isinstance(value, bool) else value
+
+
+class StrictBoolean(TypeDecorator[Any]):
+    """BOOLEAN that reads only 0/1 (SQLite) or true/false (PostgreSQL) as a bool.
+
+    SQLite keeps whatever another program writes: is_primary = 'no' would read as
+    True through a plain Boolean and be sent as true. Any other value is read as
+    it is, so the planner refuses it by name, and is written back unchanged.
+    """
+
+    impl = Boolean
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(_AsStoredBoolean())
+        return dialect.type_descriptor(Boolean())
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
+            return bool(value)
+        return value
+
+
+def _bool() -> Any:
+    return Field(default=None, sa_type=StrictBoolean, nullable=True)
+
+
 def _json() -> Any:
     return Field(default=None, sa_type=TolerantJSON, nullable=True)
 
@@ -80,9 +116,9 @@ class Contact(SQLModel, table=True):
     linkedin_url: str | None = None
     photo_url: str | None = None
     phones: Any = _json()
-    is_primary: bool | None = None
+    is_primary: Any = _bool()
     owner_account_id: int | None = _bigint()
-    is_connected: bool | None = None
+    is_connected: Any = _bool()
     created_at: str | None = None
     updated_at: str | None = None
     extra: Any = _json()

@@ -373,12 +373,6 @@ BAD_NEW_ROWS: dict[str, tuple[dict[str, Any], str]] = {
     "impossible-phone": ({"phones": json.dumps([{"raw": "123"}])}, "phones"),
     "is-primary-as-text": ({"is_primary": "yes"}, "is_primary"),
 }
-IS_PRIMARY_COERCED = (
-    "storage/tables.py:83 Contact.is_primary is a plain Boolean: on SQLite SQLAlchemy reads any non-null "
-    "value as bool(value), so is_primary='false' (or 'no', 'maybe') written by another program is sent "
-    "as is_primary=true instead of being refused"
-)
-XFAIL_ROWS = {"is-primary-as-text": IS_PRIMARY_COERCED}
 BAD_EDITS: dict[str, tuple[dict[str, Any], str]] = {
     "phones-not-json": ({"phones": "not json"}, "phones"),
     "unparseable-phone": ({"phones": json.dumps([{"raw": "call me maybe"}])}, "phones"),
@@ -386,13 +380,6 @@ BAD_EDITS: dict[str, tuple[dict[str, Any], str]] = {
     "is-primary-as-text": ({"is_primary": "maybe"}, "is_primary"),
     "email-changed": ({"email": "new.address@example.com"}, "email"),
 }
-
-
-def with_xfails(cases: list[str], reasons: dict[str, str]) -> list[Any]:
-    return [
-        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=reasons[c])) if c in reasons else c
-        for c in cases
-    ]
 
 
 @pytest.fixture
@@ -430,7 +417,7 @@ def refusal_checks(harness: Harness, bad_local_id: int, field: str, *, good_mark
     assert line and field in line[0], f"`status` does not show the refusal of row {bad_local_id}:\n{shown}"
 
 
-@pytest.mark.parametrize("case", with_xfails(sorted(BAD_NEW_ROWS), XFAIL_ROWS))
+@pytest.mark.parametrize("case", sorted(BAD_NEW_ROWS))
 def test_bad_new_row_is_refused_locally_and_the_others_still_go(harness: Harness, case: str) -> None:
     """A new row that cannot be valid is refused without a request, naming row and field; others still go."""
     columns, field = BAD_NEW_ROWS[case]
@@ -451,7 +438,7 @@ def test_bad_new_row_is_refused_locally_and_the_others_still_go(harness: Harness
     assert harness.sync().counts["rejected"] == 0, "refused a second time"
 
 
-@pytest.mark.parametrize("case", with_xfails(sorted(BAD_EDITS), XFAIL_ROWS))
+@pytest.mark.parametrize("case", sorted(BAD_EDITS))
 def test_bad_edit_of_a_synced_row_is_refused_locally(harness: Harness, case: str) -> None:
     """An edit no API could take is refused before any request, naming row and field; others still go."""
     columns, field = BAD_EDITS[case]
@@ -466,6 +453,39 @@ def test_bad_edit_of_a_synced_row_is_refused_locally(harness: Harness, case: str
     patched = [e.path.rsplit("/", 1)[-1] for e in harness.sandbox.state.request_log() if e.method == "PATCH"]
     assert patched == [str(good["id"])], "the bad row was sent, or the good edit was not"
     refusal_checks(harness, bad["local_id"], field, good_marker="Good")
+
+
+def test_sqlite_booleans_written_as_numbers_are_sent_as_booleans(harness: Harness) -> None:
+    """is_primary = 1, TRUE or 0 (SQLite has no boolean) is sent as true/false, not refused."""
+    rows = harness.table.execute("SELECT local_id, id, is_primary FROM contacts ORDER BY id")
+    off = [r for r in rows if not r["is_primary"]][:2]
+    on = next(r for r in rows if r["is_primary"])
+    raw_sql(harness, "UPDATE contacts SET is_primary = 1 WHERE local_id = :local_id", off[0])
+    raw_sql(harness, "UPDATE contacts SET is_primary = TRUE WHERE local_id = :local_id", off[1])
+    raw_sql(harness, "UPDATE contacts SET is_primary = 0 WHERE local_id = :local_id", on)
+    harness.sandbox.state.reset_log()
+    result = harness.sync()
+    assert result.outcome == "ok" and result.counts["rejected"] == 0, result
+    sent = {
+        int(e.path.rsplit("/", 1)[-1]): json.loads(e.body)
+        for e in harness.sandbox.state.request_log()
+        if e.method == "PATCH"
+    }
+    assert sent == {
+        off[0]["id"]: {"is_primary": True},
+        off[1]["id"]: {"is_primary": True},
+        on["id"]: {"is_primary": False},
+    }
+
+
+def test_a_refused_boolean_survives_a_remote_edit_of_the_same_row(harness: Harness) -> None:
+    """A row refused for is_primary = 'maybe' keeps that value when a remote edit comes down."""
+    row = harness.table.execute("SELECT local_id, id FROM contacts ORDER BY id LIMIT 1")[0]
+    raw_sql(harness, "UPDATE contacts SET is_primary = 'maybe' WHERE local_id = :local_id", row)
+    harness.sandbox.state.admin_edit(row["id"], {"title": "Remote title"})
+    assert harness.sync().outcome == "attention"
+    kept = harness.table.execute("SELECT is_primary, title FROM contacts WHERE local_id = :local_id", row)
+    assert kept == [{"is_primary": "maybe", "title": "Remote title"}]
 
 
 # --- bad settings and bad database files, through the real CLI ---------------------------

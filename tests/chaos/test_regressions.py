@@ -17,16 +17,9 @@ from sync.lev.sandbox.testing import running_sandbox
 from tests.chaos.checks import integrity_problems, load_tables, nothing_to_do
 from tests.conftest import Harness
 
-OLD_STORES_STILL_REUSE = (
-    "storage/tables.py sets sqlite_autoincrement only for tables created from now on, and no migration "
-    "rebuilds contacts in an existing SQLite store: there a deleted newest row's local_id is still reused "
-    "while sync_state points at it, and storage/store.py save_merges (new states inserted before the "
-    "stale one moves) fails every later sync with UNIQUE constraint failed: sync_state.local_id"
-)
-
 
 def as_created_before_autoincrement(path: Path) -> None:
-    """Rebuild `contacts` as stores made before 0.1's AUTOINCREMENT fix have it (same columns, triggers)."""
+    """Rebuild `contacts` as stores made before migration 0004 have it (same columns, triggers)."""
     db = sqlite3.connect(path, isolation_level=None)
     try:
         ddl = db.execute(
@@ -50,6 +43,7 @@ def as_created_before_autoincrement(path: Path) -> None:
         db.execute("ALTER TABLE contacts_rebuilt RENAME TO contacts")
         for trigger in triggers:
             db.execute(trigger)
+        db.execute("DELETE FROM schema_migrations WHERE name = '0004_contacts_never_reuse_local_ids'")
         db.execute("COMMIT")
     finally:
         db.close()
@@ -112,7 +106,6 @@ def test_deleting_the_newest_row_of_an_unlisted_contact_then_inserting_keeps_syn
     )
 
 
-@pytest.mark.xfail(strict=True, reason=OLD_STORES_STILL_REUSE)
 def test_a_store_made_before_autoincrement_survives_a_deleted_newest_row(tmp_path: Path) -> None:
     """The first regression, on a store whose contacts table predates AUTOINCREMENT: syncs go on."""
     db = tmp_path / "contacts.db"
@@ -131,6 +124,39 @@ def test_a_store_made_before_autoincrement_survives_a_deleted_newest_row(tmp_pat
             assert integrity_problems(load_tables(db), pending_allowed=False) == []
         finally:
             harness.close()
+
+
+def test_the_upgrade_never_hands_out_an_id_that_bookkeeping_still_names(tmp_path: Path) -> None:
+    """Newest row deleted while the store was old: after migration 0004 a new row gets a fresh id.
+
+    The rebuild also keeps a column that another program added, with its values.
+    """
+    db = tmp_path / "contacts.db"
+    with running_sandbox(contacts=40, seed=411) as sandbox:
+        before = Harness(sandbox, f"sqlite:///{db}")
+        try:
+            assert before.sync().outcome == "ok"
+            deleted = newest_row(before)
+            before.table.execute("DELETE FROM contacts WHERE local_id = :l", {"l": deleted["local_id"]})
+            before.table.execute("ALTER TABLE contacts ADD COLUMN crm_note TEXT")  # another program's
+            before.table.execute("UPDATE contacts SET crm_note = 'keep me' WHERE local_id = 1")
+        finally:
+            before.close()
+        as_created_before_autoincrement(db)
+        after = Harness(sandbox, f"sqlite:///{db}")
+        try:
+            after.store  # noqa: B018  opening the store migrates it
+            ddl = after.table.execute("SELECT sql FROM sqlite_master WHERE name = 'contacts'")[0]["sql"]
+            assert "AUTOINCREMENT" in ddl
+            assert after.table.row(local_id=1)["crm_note"] == "keep me"
+            new_local_id = after.table.insert(contact_type="sponsor", company_id=1, first_name="Fresh")
+            assert new_local_id > deleted["local_id"]
+            result = after.sync()
+            assert result.outcome == "ok", result.error
+            assert len([c for c in sandbox.state.all_contacts() if c["first_name"] == "Fresh"]) == 1
+            assert integrity_problems(load_tables(db), pending_allowed=False) == []
+        finally:
+            after.close()
 
 
 def test_a_deleted_row_of_a_listed_contact_comes_back_on_the_next_pull(harness: Harness) -> None:
