@@ -3,7 +3,10 @@
 A sliding-window log per scope (the account, and each endpoint): at most N
 requests in any W seconds. Any fixed window of W seconds lies inside some
 sliding one, so this never exceeds the server's count whichever way it slices
-time; a small margin covers the latency between our clock and its clock.
+time. The server counts a request when it arrives, somewhere between our
+sending it and our reading the answer: each request is counted from its send
+while in flight and from its answer once done, so a slow or jittery network can
+only make us more careful, never over the limit.
 The recent log is saved in the store at the end of a run, so a cron run right
 after the daemon's does not spend the same window twice.
 
@@ -13,9 +16,9 @@ second 429 in a row, the whole account) waits the time the server asked for.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -88,23 +91,35 @@ class SlidingWindowPacer:
         self._clock = clock
         self._sleep = sleep
         self._margin = margin_seconds
-        self._log: dict[str, deque[float]] = {}
+        self._log: dict[str, list[float]] = {}  # per scope, sorted
         self._blocked_until: dict[str, float] = {}
         self._recent_429s = 0
         self._lock = threading.Lock()
         self.waited_seconds = 0.0
 
-    def wait(self, endpoint: str) -> None:
+    def wait(self, endpoint: str) -> float:
+        """Block until the endpoint has room; returns the stamp to hand to `answered`."""
         while True:
             with self._lock:
                 delay = self._delay(endpoint)
                 if delay <= 0:
                     now = self._clock()
                     for scope in (ACCOUNT, endpoint):
-                        self._log.setdefault(scope, deque()).append(now)
-                    return
+                        bisect.insort(self._log.setdefault(scope, []), now)
+                    return now
             self.waited_seconds += delay
             self._sleep(delay)
+
+    def answered(self, endpoint: str, stamp: float) -> None:
+        """The attempt stamped `stamp` is over (answer or error): count it from now."""
+        with self._lock:
+            now = self._clock()
+            for scope in (ACCOUNT, endpoint):
+                log = self._log.setdefault(scope, [])
+                at = bisect.bisect_left(log, stamp)
+                if at < len(log) and log[at] == stamp:
+                    del log[at]
+                bisect.insort(log, now)
 
     def _delay(self, endpoint: str) -> float:
         now = self._clock()
@@ -119,8 +134,7 @@ class SlidingWindowPacer:
             log = self._log.get(scope)
             if not log:
                 continue
-            while log and log[0] <= now - span:
-                log.popleft()
+            del log[: bisect.bisect_right(log, now - span)]
             if len(log) >= self.budget.limit_of(scope):
                 delay = max(delay, log[0] + span - now)
         return delay
@@ -151,7 +165,6 @@ class SlidingWindowPacer:
     def restore(self, saved: Mapping[str, Any]) -> None:
         with self._lock:
             for scope, times in (saved.get("log") or {}).items():
-                merged = sorted([*self._log.get(scope, ()), *(float(t) for t in times)])
-                self._log[scope] = deque(merged)
+                self._log[scope] = sorted([*self._log.get(scope, ()), *(float(t) for t in times)])
             for scope, until in (saved.get("blocked_until") or {}).items():
                 self._blocked_until[scope] = max(self._blocked_until.get(scope, 0.0), float(until))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from sync.pacing import (
     ACCOUNT,
     RateBudget,
@@ -39,6 +41,37 @@ def test_no_window_ever_holds_more_than_the_endpoint_limit() -> None:
         assert len([t for t in sent if start <= t < start + 10]) <= 5
     # ...and it does not wait longer than needed: 23 requests at 5 per 10 s take 4 full windows.
     assert sent[-1] - sent[0] < 4 * 10 + 1
+
+
+def test_however_late_the_server_counts_a_request_its_window_holds_no_more_than_the_limit() -> None:
+    """The server counts a request on arrival, anywhere between our send and its answer.
+
+    With jittery latency (up to 3 s on a 10 s window) every window of the server's
+    arrival times still holds at most the limit: each request is counted from its
+    answer once it has one.
+    """
+    rng = random.Random(7)
+    clock = FakeClock()
+    pacer = paced(RateBudget(account_limit=100, endpoint_limit=5, window_seconds=10), clock)
+    arrivals = []
+    for _ in range(60):
+        stamp = pacer.wait("PATCH /contacts/{id}")
+        clock.now += rng.uniform(0, 3)  # on the way there
+        arrivals.append(clock.now)
+        clock.now += rng.uniform(0, 0.5)  # the answer on its way back
+        pacer.answered("PATCH /contacts/{id}", stamp)
+    for start in arrivals:
+        assert len([t for t in arrivals if start <= t < start + 10]) <= 5
+
+
+def test_a_request_in_flight_counts_against_the_window() -> None:
+    """Requests not yet answered hold their slots: the sixth waits even before any answer."""
+    clock = FakeClock()
+    pacer = paced(RateBudget(account_limit=100, endpoint_limit=5, window_seconds=10), clock)
+    for _ in range(5):
+        pacer.wait("GET /contacts")
+    pacer.wait("GET /contacts")
+    assert clock.now >= 1010
 
 
 def test_the_account_limit_binds_across_endpoints() -> None:
