@@ -162,7 +162,7 @@ def test_a_second_signal_exits_at_once_and_the_next_run_applies_each_write_once(
     daemon.send_signal(signal.SIGTERM)
     daemon.communicate(timeout=15)
     assert daemon.returncode == 130
-    assert time.monotonic() - stopped_at < 3
+    assert time.monotonic() - stopped_at < 4.5  # the writes in flight would take 5 s
     sandbox.state.set_faults("")
     assert cli.run("sync").returncode == 0
     created = [
