@@ -53,14 +53,21 @@ class Daemon:
         self.started_at = datetime.now(UTC)
 
     def tick(self) -> None:
-        if self.stop.is_set():
-            return
+        # Busy before looking at the stop flag: a stop that comes in between then
+        # waits for this tick instead of exiting under it.
+        self.idle.clear()
+        try:
+            if not self.stop.is_set():
+                self._tick()
+        finally:
+            self.idle.set()
+
+    def _tick(self) -> None:
         now = datetime.now(UTC)
         if self.backoff_until is not None and now < self.backoff_until:
             log.warning("daemon.run.backing_off", until=self.backoff_until.isoformat())
             self._save_state(last_outcome=self.metrics.last_outcome)
             return
-        self.idle.clear()
         outcome = "failed"
         try:
             result = run_once(self.settings, store=self.store, stop=self.stop)
@@ -78,7 +85,6 @@ class Daemon:
         finally:
             pause = failure_backoff(self.metrics.consecutive_failures, self.schedule.period)
             self.backoff_until = datetime.now(UTC) + pause if pause else None
-            self.idle.set()
         self._save_state(last_outcome=outcome)
 
     def _save_state(self, *, last_outcome: str | None) -> None:
@@ -133,17 +139,18 @@ def run_daemon(
     )
     daemon.next_run = getattr(job, "next_run_time", None) or _scheduler_next(daemon)
     server = serve_health(daemon.metrics, *health_address) if health_address else None
-    signals = _install_signal_handlers(daemon)
+    signals = _install_signal_handlers()
     log.info("daemon.started", schedule=schedule.description, health=health_address)
     daemon._save_state(last_outcome=None)
     scheduler.start()
     # Python runs signal handlers only in the main thread, and only when it runs
     # bytecode: the kernel may hand SIGTERM to a worker thread, and a main thread
     # parked in one long wait (BlockingScheduler waits up to a whole period) would
-    # never see it. Short waits here bound the reaction time whichever thread got it.
-    while not daemon.stop.wait(SIGNAL_POLL_SECONDS):
-        pass
-    log.info("daemon.stopping", signal=signals[0] if signals else None)
+    # never see it. Short sleeps here bound the reaction time whichever thread got it.
+    while not signals:
+        time.sleep(SIGNAL_POLL_SECONDS)
+    log.info("daemon.stopping", signal=signals[0])
+    daemon.stop.set()
     scheduler.shutdown(wait=False)
     finished = _wait_polling(daemon.idle, STOP_GRACE_SECONDS)
     if server is not None:
@@ -177,16 +184,18 @@ def _scheduler_next(daemon: Daemon) -> datetime | None:
     return next_fire
 
 
-def _install_signal_handlers(daemon: Daemon) -> list[str]:
-    """First signal: stop. Second: exit at once. Returns the names of signals received."""
+def _install_signal_handlers() -> list[str]:
+    """First signal: noted for the main loop. Second: exit at once.
+
+    The handler takes no lock (not even an Event's): it may run in the main thread
+    while that thread holds the very lock it would wait for.
+    """
     received: list[str] = []
 
     def handle(signum: int, _frame: FrameType | None) -> None:
-        if daemon.stop.is_set():
-            sys.stdout.flush()
+        if received:
             os._exit(EXIT_SECOND_SIGNAL)
         received.append(signal.Signals(signum).name)
-        daemon.stop.set()
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)

@@ -4,9 +4,9 @@ A sliding-window log per scope (the account, and each endpoint): at most N
 requests in any W seconds. Any fixed window of W seconds lies inside some
 sliding one, so this never exceeds the server's count whichever way it slices
 time. The server counts a request when it arrives, somewhere between our
-sending it and our reading the answer: each request is counted from its send
-while in flight and from its answer once done, so a slow or jittery network can
-only make us more careful, never over the limit.
+sending it and our reading the answer: a request in flight holds its slot for
+as long as it is in flight, however long that is, and is counted from its answer
+once done, so a slow or jittery network can only make us more careful.
 The recent log is saved in the store at the end of a run, so a cron run right
 after the daemon's does not spend the same window twice.
 
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 ACCOUNT = "*"
+IN_FLIGHT_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -91,35 +92,32 @@ class SlidingWindowPacer:
         self._clock = clock
         self._sleep = sleep
         self._margin = margin_seconds
-        self._log: dict[str, list[float]] = {}  # per scope, sorted
+        self._log: dict[str, list[float]] = {}  # per scope, answers' times, sorted
+        self._in_flight: dict[str, int] = {}
         self._blocked_until: dict[str, float] = {}
         self._recent_429s = 0
         self._lock = threading.Lock()
         self.waited_seconds = 0.0
 
-    def wait(self, endpoint: str) -> float:
-        """Block until the endpoint has room; returns the stamp to hand to `answered`."""
+    def wait(self, endpoint: str) -> None:
+        """Block until the endpoint has room; the request then holds it until `answered`."""
         while True:
             with self._lock:
                 delay = self._delay(endpoint)
                 if delay <= 0:
-                    now = self._clock()
                     for scope in (ACCOUNT, endpoint):
-                        bisect.insort(self._log.setdefault(scope, []), now)
-                    return now
+                        self._in_flight[scope] = self._in_flight.get(scope, 0) + 1
+                    return
             self.waited_seconds += delay
             self._sleep(delay)
 
-    def answered(self, endpoint: str, stamp: float) -> None:
-        """The attempt stamped `stamp` is over (answer or error): count it from now."""
+    def answered(self, endpoint: str) -> None:
+        """A request let through by `wait` is over (answer or error): count it from now."""
         with self._lock:
             now = self._clock()
             for scope in (ACCOUNT, endpoint):
-                log = self._log.setdefault(scope, [])
-                at = bisect.bisect_left(log, stamp)
-                if at < len(log) and log[at] == stamp:
-                    del log[at]
-                bisect.insort(log, now)
+                self._in_flight[scope] = max(0, self._in_flight.get(scope, 0) - 1)
+                bisect.insort(self._log.setdefault(scope, []), now)
 
     def _delay(self, endpoint: str) -> float:
         now = self._clock()
@@ -131,12 +129,16 @@ class SlidingWindowPacer:
             return delay
         span = self.budget.window_seconds + self._margin
         for scope in (ACCOUNT, endpoint):
-            log = self._log.get(scope)
-            if not log:
-                continue
+            log = self._log.setdefault(scope, [])
             del log[: bisect.bisect_right(log, now - span)]
-            if len(log) >= self.budget.limit_of(scope):
-                delay = max(delay, log[0] + span - now)
+            in_flight = self._in_flight.get(scope, 0)
+            over = len(log) + in_flight - self.budget.limit_of(scope)
+            if over < 0:
+                continue
+            if over < len(log):  # room once enough answered requests age out
+                delay = max(delay, log[over] + span - now)
+            else:  # only an answer frees a slot: look again shortly
+                delay = max(delay, IN_FLIGHT_POLL_SECONDS)
         return delay
 
     def slow_down(self, endpoint: str, retry_after: float | None) -> None:

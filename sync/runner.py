@@ -87,13 +87,17 @@ def build_client(
 
 
 def pause_until(stop: threading.Event | None) -> Callable[[float], None]:
-    """A sleep that a shutdown cuts short; the engine then stops between two steps."""
+    """A sleep (before a retry, or for pacing) that a shutdown ends with Interrupted.
+
+    Raising rather than returning early: a retry loop or the pacer would otherwise
+    go round again at once, and keep sending until the next step's check.
+    """
 
     def pause(seconds: float) -> None:
-        if stop is not None:
-            stop.wait(seconds)
-        else:
+        if stop is None:
             time.sleep(seconds)
+        elif stop.wait(seconds):
+            raise Interrupted("stopped by a shutdown signal while waiting to send")
 
     return pause
 

@@ -36,9 +36,9 @@ log = structlog.get_logger("sync.http")
 
 
 class Pacer(Protocol):
-    def wait(self, endpoint: str) -> float: ...
+    def wait(self, endpoint: str) -> None: ...
 
-    def answered(self, endpoint: str, stamp: float) -> None: ...
+    def answered(self, endpoint: str) -> None: ...
 
     def slow_down(self, endpoint: str, retry_after: float | None) -> None: ...
 
@@ -203,7 +203,8 @@ class LevClient:
         headers: dict[str, str] | None = None,
     ) -> Any:
         endpoint = endpoint_of(method, path)
-        stamp = self._pacer.wait(endpoint) if self._pacer is not None else None
+        if self._pacer is not None:
+            self._pacer.wait(endpoint)
         with self._stats_lock:
             self.stats.requests += 1
             self.stats.by_endpoint[endpoint] = self.stats.by_endpoint.get(endpoint, 0) + 1
@@ -225,8 +226,8 @@ class LevClient:
             self._log(method, path, started, status=None, error=type(exc).__name__)
             raise InvalidResponse(f"{what}: the answer could not be read ({type(exc).__name__})") from None
         finally:
-            if self._pacer is not None and stamp is not None:
-                self._pacer.answered(endpoint, stamp)
+            if self._pacer is not None:
+                self._pacer.answered(endpoint)
         raw = response.content
         if response.is_success:
             try:

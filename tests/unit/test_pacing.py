@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import random
+import threading
+import time
 
+import pytest
+
+from sync.errors import Interrupted
 from sync.pacing import (
     ACCOUNT,
     RateBudget,
@@ -11,6 +16,7 @@ from sync.pacing import (
     budget_for_tier,
     budget_from_me,
 )
+from sync.runner import pause_until
 
 
 class FakeClock:
@@ -24,6 +30,12 @@ class FakeClock:
         self.now += seconds
 
 
+def send(pacer: SlidingWindowPacer, endpoint: str) -> None:
+    """One request answered at once, as the client uses the pacer."""
+    pacer.wait(endpoint)
+    pacer.answered(endpoint)
+
+
 def paced(budget: RateBudget | None, clock: FakeClock) -> SlidingWindowPacer:
     return SlidingWindowPacer(budget, clock=clock, sleep=clock.sleep, margin_seconds=0.0)
 
@@ -34,7 +46,7 @@ def test_no_window_ever_holds_more_than_the_endpoint_limit() -> None:
     pacer = paced(RateBudget(account_limit=100, endpoint_limit=5, window_seconds=10), clock)
     sent = []
     for _ in range(23):
-        pacer.wait("PATCH /contacts/{id}")
+        send(pacer, "PATCH /contacts/{id}")
         sent.append(clock.now)
         clock.now += 0.3
     for start in sent:
@@ -55,23 +67,37 @@ def test_however_late_the_server_counts_a_request_its_window_holds_no_more_than_
     pacer = paced(RateBudget(account_limit=100, endpoint_limit=5, window_seconds=10), clock)
     arrivals = []
     for _ in range(60):
-        stamp = pacer.wait("PATCH /contacts/{id}")
+        pacer.wait("PATCH /contacts/{id}")
         clock.now += rng.uniform(0, 3)  # on the way there
         arrivals.append(clock.now)
         clock.now += rng.uniform(0, 0.5)  # the answer on its way back
-        pacer.answered("PATCH /contacts/{id}", stamp)
+        pacer.answered("PATCH /contacts/{id}")
     for start in arrivals:
         assert len([t for t in arrivals if start <= t < start + 10]) <= 5
 
 
-def test_a_request_in_flight_counts_against_the_window() -> None:
-    """Requests not yet answered hold their slots: the sixth waits even before any answer."""
+def test_a_request_in_flight_longer_than_the_window_still_holds_its_slot() -> None:
+    """Two requests sent at 1000 and answered at 1011 (past the 10 s window) keep a limit of 2
+    full until 1021: the server may have counted them as late as 1011."""
     clock = FakeClock()
-    pacer = paced(RateBudget(account_limit=100, endpoint_limit=5, window_seconds=10), clock)
-    for _ in range(5):
-        pacer.wait("GET /contacts")
+    answers_due = [2]
+
+    def sleep(seconds: float) -> None:
+        clock.now += seconds
+        if clock.now >= 1011 and answers_due:
+            for _ in range(answers_due.pop()):
+                pacer.answered("GET /contacts")
+
+    pacer = SlidingWindowPacer(
+        RateBudget(account_limit=100, endpoint_limit=2, window_seconds=10),
+        clock=clock,
+        sleep=sleep,
+        margin_seconds=0.0,
+    )
     pacer.wait("GET /contacts")
-    assert clock.now >= 1010
+    pacer.wait("GET /contacts")
+    pacer.wait("GET /contacts")
+    assert clock.now >= 1021
 
 
 def test_the_account_limit_binds_across_endpoints() -> None:
@@ -79,8 +105,8 @@ def test_the_account_limit_binds_across_endpoints() -> None:
     clock = FakeClock()
     pacer = paced(RateBudget(account_limit=4, endpoint_limit=4, window_seconds=60), clock)
     for endpoint in ("GET /contacts", "POST /contacts", "PATCH /contacts/{id}", "GET /contacts"):
-        pacer.wait(endpoint)
-    pacer.wait("POST /contacts")
+        send(pacer, endpoint)
+    send(pacer, "POST /contacts")
     assert clock.now >= 1060
 
 
@@ -89,12 +115,12 @@ def test_without_a_budget_it_never_waits_until_told_to() -> None:
     clock = FakeClock()
     pacer = paced(None, clock)
     for _ in range(50):
-        pacer.wait("GET /contacts")
+        send(pacer, "GET /contacts")
     assert clock.now == 1000
     pacer.slow_down("GET /contacts", 7.5)
-    pacer.wait("PATCH /contacts/{id}")
+    send(pacer, "PATCH /contacts/{id}")
     assert clock.now == 1000  # another endpoint is not held after one 429
-    pacer.wait("GET /contacts")
+    send(pacer, "GET /contacts")
     assert clock.now >= 1007.5
 
 
@@ -104,7 +130,7 @@ def test_two_429s_in_a_row_hold_the_whole_account() -> None:
     pacer = paced(None, clock)
     pacer.slow_down("GET /contacts", 2)
     pacer.slow_down("POST /contacts", 3)
-    pacer.wait("PATCH /contacts/{id}")
+    send(pacer, "PATCH /contacts/{id}")
     assert clock.now >= 1003
 
 
@@ -114,10 +140,10 @@ def test_history_carries_over_to_the_next_run() -> None:
     budget = RateBudget(account_limit=100, endpoint_limit=3, window_seconds=60)
     first = paced(budget, clock)
     for _ in range(3):
-        first.wait("GET /contacts")
+        send(first, "GET /contacts")
     second = paced(budget, clock)
     second.restore(first.snapshot())
-    second.wait("GET /contacts")
+    send(second, "GET /contacts")
     assert clock.now >= 1060
     assert set(first.snapshot()["log"]) == {ACCOUNT, "GET /contacts"}
 
@@ -139,3 +165,17 @@ def test_me_numbers_are_found_under_other_key_names() -> None:
     me = {"platform": {"rate_limits": {"requests_per_minute": 100, "per_endpoint_per_minute": 20}}}
     assert budget_from_me(me) == RateBudget(100, 20, 60.0)
     assert budget_from_me({"platform": {"api_tier": "Enterprise"}}) == RateBudget(500, 60, 60.0)
+
+
+def test_a_shutdown_ends_a_paced_wait_instead_of_spinning_through_it() -> None:
+    """With the limit reached and a stop set, the pacer raises Interrupted at once."""
+    stop = threading.Event()
+    pacer = SlidingWindowPacer(RateBudget(100, 1, 60.0), sleep=pause_until(stop))
+    send(pacer, "GET /contacts")
+    threading.Timer(0.2, stop.set).start()
+    started = time.monotonic()
+    with pytest.raises(Interrupted):
+        pacer.wait("GET /contacts")
+    assert time.monotonic() - started < 30  # not the 60 s window
+    assert pacer.waited_seconds >= 60  # one wait was begun, not thousands of short ones
+    assert pacer.waited_seconds < 61
