@@ -33,7 +33,11 @@ class Refusal:
 
     @property
     def body(self) -> bytes:
-        return canonical_json(self.fields)
+        # Refused values are whatever another program stored (bytes from a BLOB, say):
+        # the body only has to be comparable and shown, never sent.
+        return json.dumps(
+            self.fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr
+        ).encode()
 
 
 class WireRules(Protocol):

@@ -183,6 +183,15 @@ def run_once(
             outcome, error = "interrupted", str(exc)
         except SyncError as exc:
             outcome, error = "failed", str(exc)
+        except Exception as exc:  # a bug: the run is recorded as failed, the traceback goes on up
+            with contextlib.suppress(SyncError):
+                store.save_run_finished(
+                    run_id,
+                    outcome="failed",
+                    counts=engine.counts.as_dict(),
+                    error=f"internal error ({type(exc).__name__}); the log has the traceback",
+                )
+            raise
         finally:
             client_stats = client.stats
             save_pacer(store, pacer)

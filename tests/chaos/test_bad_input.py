@@ -372,12 +372,15 @@ BAD_NEW_ROWS: dict[str, tuple[dict[str, Any], str]] = {
     "phone-type-unknown": ({"phones": json.dumps([{"raw": "212 555 0100", "type": "pager"}])}, "phones"),
     "impossible-phone": ({"phones": json.dumps([{"raw": "123"}])}, "phones"),
     "is-primary-as-text": ({"is_primary": "yes"}, "is_primary"),
+    "is-primary-as-blob": ({"is_primary": b"\x01"}, "is_primary"),
+    "name-as-blob": ({"first_name": b"\xff\xfe"}, "first_name"),
 }
 BAD_EDITS: dict[str, tuple[dict[str, Any], str]] = {
     "phones-not-json": ({"phones": "not json"}, "phones"),
     "unparseable-phone": ({"phones": json.dumps([{"raw": "call me maybe"}])}, "phones"),
     "impossible-phone": ({"phones": json.dumps([{"raw": "+1 555"}])}, "phones"),
     "is-primary-as-text": ({"is_primary": "maybe"}, "is_primary"),
+    "title-as-blob": ({"title": b"\x00\x01"}, "title"),
     "email-changed": ({"email": "new.address@example.com"}, "email"),
 }
 

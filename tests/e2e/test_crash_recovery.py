@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from sync.engine import Engine
 from sync.lev.sandbox.testing import running_sandbox
-from tests.conftest import LocalTable
+from tests.conftest import Harness, LocalTable
 
 
 def cli_environment(base_url: str, token: str, database_url: str) -> dict[str, str]:
@@ -72,3 +73,20 @@ def test_killed_push_resumes_and_applies_every_write_once(tmp_path: Path, kill_a
         local_new = table.execute("SELECT id FROM contacts WHERE first_name LIKE 'New%'")
         assert sorted(r["id"] for r in local_new) == sorted(c["id"] for c in created)
         assert table.execute("SELECT count(*) AS n FROM writes")[0]["n"] == 0
+
+
+def test_a_bug_mid_run_is_recorded_as_a_failed_run_and_raised(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected exception is not swallowed, and the run history does not show it running forever."""
+    assert harness.sync().outcome == "ok"
+
+    def broken_plan(self: Engine) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Engine, "plan", broken_plan)
+    with pytest.raises(RuntimeError, match="a bug"):
+        harness.sync()
+    last = harness.table.execute("SELECT outcome, error, finished_at FROM runs ORDER BY started_at DESC")[0]
+    assert last["outcome"] == "failed" and last["finished_at"] is not None
+    assert "RuntimeError" in last["error"]
