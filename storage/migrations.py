@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, MetaData, inspect, select, text
+import structlog
+from sqlalchemy import Connection, Engine, inspect, select, text
 from sqlmodel import SQLModel
 
 from storage.database import write_transaction
@@ -22,6 +24,7 @@ from storage.tables import (
 from sync.errors import StoreError
 
 Migration = Callable[[Connection], None]
+log = structlog.get_logger("storage.migrations")
 
 
 def _initial_schema(connection: Connection) -> None:
@@ -58,20 +61,49 @@ def _local_change_triggers(connection: Connection) -> None:
     connection.execute(text("INSERT INTO local_changes (local_id) SELECT local_id FROM contacts"))
 
 
+_AUTOINCREMENT = re.compile(r"\bAUTOINCREMENT\b", re.IGNORECASE)
+_TABLE_NAME = re.compile(r'^\s*CREATE\s+TABLE\s+(?:"contacts"|contacts\b)', re.IGNORECASE)
+_KEY_COLUMN = re.compile(r"\blocal_id\s+INTEGER\s+NOT\s+NULL(\s+PRIMARY\s+KEY)?", re.IGNORECASE)
+_KEY_CONSTRAINT = re.compile(r",\s*PRIMARY\s+KEY\s*\(\s*local_id\s*\)", re.IGNORECASE)
+
+
+def _with_autoincrement(ddl: str) -> str | None:
+    """contacts' own CREATE TABLE text, renamed, local_id made AUTOINCREMENT; None if unrecognised.
+
+    Working on the stored text keeps every column as it is, including those that
+    other programs added with their defaults, constraints and generated values.
+    """
+    renamed, named = _TABLE_NAME.subn("CREATE TABLE contacts_rebuilt", ddl, count=1)
+    unkeyed, constraints = _KEY_CONSTRAINT.subn("", renamed, count=1)
+    column = _KEY_COLUMN.search(unkeyed)
+    if not named or column is None or bool(constraints) == bool(column.group(1)):
+        return None  # the key is declared neither way 0001 ever wrote it
+    keyed = "local_id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT"
+    return unkeyed[: column.start()] + keyed + unkeyed[column.end() :]
+
+
 def _contacts_never_reuse_local_ids(connection: Connection) -> None:
     """Rebuild an old SQLite `contacts` with AUTOINCREMENT (PostgreSQL never reuses ids).
 
     Without it SQLite hands a deleted newest row's local_id to the next insert while
     sync_state still points at it. SQLite cannot alter a primary key in place, so
     this is its documented rebuild: new table, copy, drop, rename, then the same
-    indexes and triggers; columns that other programs added are carried over.
+    indexes and triggers.
     """
     if connection.dialect.name != "sqlite":
         return
     ddl = connection.execute(
         text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'contacts'")
     ).scalar_one()
-    if "AUTOINCREMENT" in ddl.upper():
+    if _AUTOINCREMENT.search(ddl):
+        return
+    rebuilt = _with_autoincrement(ddl)
+    if rebuilt is None:
+        log.warning(
+            "store.migration.skipped",
+            migration="0004",
+            reason="contacts.local_id is not declared as contacts-sync created it; left as it is",
+        )
         return
     dependents = list(
         connection.execute(
@@ -81,19 +113,19 @@ def _contacts_never_reuse_local_ids(connection: Connection) -> None:
             )
         ).scalars()
     )
-    rebuilt = CONTACTS.to_metadata(MetaData(), name="contacts_rebuilt")
-    rebuilt.create(connection)
-    ours = {column.name for column in rebuilt.columns}
-    old_columns = connection.execute(text("PRAGMA table_info(contacts)")).all()
-    for column in old_columns:
-        if column.name not in ours:
-            added = f"ALTER TABLE contacts_rebuilt ADD COLUMN {_quoted(column.name)} {column.type}"
-            connection.execute(text(added))
-    names = ", ".join(_quoted(column.name) for column in old_columns)
+    connection.execute(text(rebuilt))
+    stored = [c.name for c in connection.execute(text("PRAGMA table_xinfo(contacts)")) if c.hidden == 0]
+    names = ", ".join(_quoted(name) for name in stored)
     copy = f"INSERT INTO contacts_rebuilt ({names}) SELECT {names} FROM contacts"  # noqa: S608  quoted names
     connection.execute(text(copy))
-    connection.execute(text("DROP TABLE contacts"))
-    connection.execute(text("ALTER TABLE contacts_rebuilt RENAME TO contacts"))
+    # Views and other tables' triggers that name contacts would fail the modern
+    # rename's schema check in the moment between DROP and RENAME.
+    connection.execute(text("PRAGMA legacy_alter_table = ON"))
+    try:
+        connection.execute(text("DROP TABLE contacts"))
+        connection.execute(text("ALTER TABLE contacts_rebuilt RENAME TO contacts"))
+    finally:
+        connection.execute(text("PRAGMA legacy_alter_table = OFF"))
     for statement in dependents:
         connection.execute(text(statement))
     # Ids that bookkeeping still names (a deleted newest row's, say) are never handed out again.

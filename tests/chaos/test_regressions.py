@@ -19,7 +19,11 @@ from tests.conftest import Harness
 
 
 def as_created_before_autoincrement(path: Path) -> None:
-    """Rebuild `contacts` as stores made before migration 0004 have it (same columns, triggers)."""
+    """Rebuild `contacts` as 0001 created it before AUTOINCREMENT, and forget migration 0004.
+
+    That is SQLAlchemy's DDL without sqlite_autoincrement: the key as a table
+    constraint. Same columns and triggers, rows kept.
+    """
     db = sqlite3.connect(path, isolation_level=None)
     try:
         ddl = db.execute(
@@ -31,16 +35,18 @@ def as_created_before_autoincrement(path: Path) -> None:
                 "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'contacts'"
             )
         ]
-        assert "AUTOINCREMENT" in ddl, "this store has no AUTOINCREMENT to take away"
-        db.execute("BEGIN IMMEDIATE")
-        db.execute(
-            ddl.replace("CREATE TABLE contacts", "CREATE TABLE contacts_rebuilt").replace(
-                " AUTOINCREMENT", ""
-            )
+        key = "local_id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT"
+        assert key in ddl and "UNIQUE (id)" in ddl, ddl
+        old = (
+            ddl.replace("CREATE TABLE contacts", "CREATE TABLE contacts_old")
+            .replace(key, "local_id INTEGER NOT NULL")
+            .replace("UNIQUE (id)", "PRIMARY KEY (local_id), \n\tUNIQUE (id)")
         )
-        db.execute("INSERT INTO contacts_rebuilt SELECT * FROM contacts")
+        db.execute("BEGIN IMMEDIATE")
+        db.execute(old)
+        db.execute("INSERT INTO contacts_old SELECT * FROM contacts")
         db.execute("DROP TABLE contacts")
-        db.execute("ALTER TABLE contacts_rebuilt RENAME TO contacts")
+        db.execute("ALTER TABLE contacts_old RENAME TO contacts")
         for trigger in triggers:
             db.execute(trigger)
         db.execute("DELETE FROM schema_migrations WHERE name = '0004_contacts_never_reuse_local_ids'")
@@ -129,7 +135,8 @@ def test_a_store_made_before_autoincrement_survives_a_deleted_newest_row(tmp_pat
 def test_the_upgrade_never_hands_out_an_id_that_bookkeeping_still_names(tmp_path: Path) -> None:
     """Newest row deleted while the store was old: after migration 0004 a new row gets a fresh id.
 
-    The rebuild also keeps a column that another program added, with its values.
+    The rebuild also keeps what other programs added: columns (a default, a generated
+    one) with their values, and a view over contacts.
     """
     db = tmp_path / "contacts.db"
     with running_sandbox(contacts=40, seed=411) as sandbox:
@@ -138,19 +145,32 @@ def test_the_upgrade_never_hands_out_an_id_that_bookkeeping_still_names(tmp_path
             assert before.sync().outcome == "ok"
             deleted = newest_row(before)
             before.table.execute("DELETE FROM contacts WHERE local_id = :l", {"l": deleted["local_id"]})
-            before.table.execute("ALTER TABLE contacts ADD COLUMN crm_note TEXT")  # another program's
-            before.table.execute("UPDATE contacts SET crm_note = 'keep me' WHERE local_id = 1")
         finally:
             before.close()
         as_created_before_autoincrement(db)
+        # What other programs may have added: a column with a default, a generated one, a view.
+        db_conn = sqlite3.connect(db, isolation_level=None)
+        db_conn.execute("ALTER TABLE contacts ADD COLUMN crm_note TEXT NOT NULL DEFAULT 'none'")
+        db_conn.execute(
+            "ALTER TABLE contacts ADD COLUMN full_name TEXT "
+            "GENERATED ALWAYS AS (first_name || ' ' || last_name) VIRTUAL"
+        )
+        db_conn.execute("UPDATE contacts SET crm_note = 'keep me' WHERE local_id = 1")
+        db_conn.execute("CREATE VIEW named_contacts AS SELECT local_id, full_name FROM contacts")
+        db_conn.close()
         after = Harness(sandbox, f"sqlite:///{db}")
         try:
             after.store  # noqa: B018  opening the store migrates it
             ddl = after.table.execute("SELECT sql FROM sqlite_master WHERE name = 'contacts'")[0]["sql"]
             assert "AUTOINCREMENT" in ddl
-            assert after.table.row(local_id=1)["crm_note"] == "keep me"
+            first = after.table.row(local_id=1)
+            assert first["crm_note"] == "keep me"
+            assert first["full_name"] == f"{first['first_name']} {first['last_name']}"
+            view = after.table.execute("SELECT full_name FROM named_contacts WHERE local_id = 1")
+            assert view == [{"full_name": first["full_name"]}]
             new_local_id = after.table.insert(contact_type="sponsor", company_id=1, first_name="Fresh")
             assert new_local_id > deleted["local_id"]
+            assert after.table.row(local_id=new_local_id)["crm_note"] == "none"  # its default survived
             result = after.sync()
             assert result.outcome == "ok", result.error
             assert len([c for c in sandbox.state.all_contacts() if c["first_name"] == "Fresh"]) == 1
