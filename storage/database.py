@@ -8,6 +8,7 @@ that reads and then writes fails at once with SQLITE_BUSY whatever the timeout.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Iterator
@@ -20,8 +21,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, OperationalError
 
 from sync.errors import ConfigError, StoreError
+from sync.plan import shown_as_text
 
 BUSY_TIMEOUT_MS = 30_000
+
+
+def _record_json(value: Any) -> str:
+    # Bookkeeping columns (a conflict's local value, a base) may hold what another
+    # program stored in a row, a BLOB's bytes say: recorded as text, never a crash.
+    return json.dumps(value, default=shown_as_text)
+
+
 _READ_ONLY = "contacts_sync_read_only"
 
 
@@ -37,13 +47,15 @@ def create_store_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             _create_private_file(Path(parsed.database))
-        engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(
+            parsed, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, json_serializer=_record_json
+        )
         _share_sqlite(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True)
+        return create_engine(parsed, pool_pre_ping=True, json_serializer=_record_json)
     raise ConfigError(
         f"CONTACTS_SYNC_DATABASE_URL uses {parsed.get_backend_name()!r}; "
         "contacts-sync supports sqlite and postgresql"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from sqlalchemy import Connection, Engine, inspect, select, text
@@ -23,7 +24,8 @@ from storage.tables import (
 )
 from sync.errors import StoreError
 
-Migration = Callable[[Connection], None]
+# A step returns False when it could not apply yet: it is then not recorded, and runs again.
+Migration = Callable[[Connection], bool | None]
 log = structlog.get_logger("storage.migrations")
 
 
@@ -62,9 +64,12 @@ def _local_change_triggers(connection: Connection) -> None:
 
 
 _AUTOINCREMENT = re.compile(r"\bAUTOINCREMENT\b", re.IGNORECASE)
-_TABLE_NAME = re.compile(r'^\s*CREATE\s+TABLE\s+(?:"contacts"|contacts\b)', re.IGNORECASE)
-_KEY_COLUMN = re.compile(r"\blocal_id\s+INTEGER\s+NOT\s+NULL(\s+PRIMARY\s+KEY)?", re.IGNORECASE)
-_KEY_CONSTRAINT = re.compile(r",\s*PRIMARY\s+KEY\s*\(\s*local_id\s*\)", re.IGNORECASE)
+_TABLE_NAME = re.compile(
+    r'^\s*CREATE\s+TABLE\s+(?:"contacts"|`contacts`|\[contacts\]|contacts\b)', re.IGNORECASE
+)
+_LOCAL_ID = r'(?<!\w)(?:local_id|"local_id"|`local_id`|\[local_id\])'
+_KEY_COLUMN = re.compile(_LOCAL_ID + r"\s+INTEGER\s+NOT\s+NULL(\s+PRIMARY\s+KEY)?", re.IGNORECASE)
+_KEY_CONSTRAINT = re.compile(r",\s*PRIMARY\s+KEY\s*\(\s*" + _LOCAL_ID + r"\s*\)", re.IGNORECASE)
 
 
 def _with_autoincrement(ddl: str) -> str | None:
@@ -72,9 +77,15 @@ def _with_autoincrement(ddl: str) -> str | None:
 
     Working on the stored text keeps every column as it is, including those that
     other programs added with their defaults, constraints and generated values.
+    The key column is the first one; the key constraint is the last clause (SQLite
+    puts added columns before the table's constraints).
     """
     renamed, named = _TABLE_NAME.subn("CREATE TABLE contacts_rebuilt", ddl, count=1)
-    unkeyed, constraints = _KEY_CONSTRAINT.subn("", renamed, count=1)
+    constraints = list(_KEY_CONSTRAINT.finditer(renamed))
+    unkeyed = renamed
+    if constraints:
+        last = constraints[-1]
+        unkeyed = renamed[: last.start()] + renamed[last.end() :]
     column = _KEY_COLUMN.search(unkeyed)
     if not named or column is None or bool(constraints) == bool(column.group(1)):
         return None  # the key is declared neither way 0001 ever wrote it
@@ -82,29 +93,38 @@ def _with_autoincrement(ddl: str) -> str | None:
     return unkeyed[: column.start()] + keyed + unkeyed[column.end() :]
 
 
-def _contacts_never_reuse_local_ids(connection: Connection) -> None:
+def _contacts_never_reuse_local_ids(connection: Connection) -> bool:
     """Rebuild an old SQLite `contacts` with AUTOINCREMENT (PostgreSQL never reuses ids).
 
     Without it SQLite hands a deleted newest row's local_id to the next insert while
     sync_state still points at it. SQLite cannot alter a primary key in place, so
     this is its documented rebuild: new table, copy, drop, rename, then the same
-    indexes and triggers.
+    indexes and triggers. Statements taken from the schema run as they are
+    (exec_driver_sql): text() would read a ':word' in them as a parameter.
+    Returns False, to be tried again at the next start, when the table is not as
+    contacts-sync made it.
     """
     if connection.dialect.name != "sqlite":
-        return
+        return True
     ddl = connection.execute(
         text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'contacts'")
     ).scalar_one()
     if _AUTOINCREMENT.search(ddl):
-        return
+        return True
     rebuilt = _with_autoincrement(ddl)
+    if rebuilt is not None:
+        connection.exec_driver_sql(rebuilt)
+        if _columns(connection, "contacts_rebuilt") != _columns(connection, "contacts"):
+            connection.exec_driver_sql("DROP TABLE contacts_rebuilt")
+            rebuilt = None
     if rebuilt is None:
         log.warning(
             "store.migration.skipped",
             migration="0004",
-            reason="contacts.local_id is not declared as contacts-sync created it; left as it is",
+            reason="contacts.local_id is not declared as contacts-sync created it; left as it is. "
+            "A deleted newest row's local_id may be reused",
         )
-        return
+        return False
     dependents = list(
         connection.execute(
             text(
@@ -113,21 +133,20 @@ def _contacts_never_reuse_local_ids(connection: Connection) -> None:
             )
         ).scalars()
     )
-    connection.execute(text(rebuilt))
-    stored = [c.name for c in connection.execute(text("PRAGMA table_xinfo(contacts)")) if c.hidden == 0]
+    stored = [column[0] for column in _columns(connection, "contacts") if column[-1] == 0]
     names = ", ".join(_quoted(name) for name in stored)
     copy = f"INSERT INTO contacts_rebuilt ({names}) SELECT {names} FROM contacts"  # noqa: S608  quoted names
-    connection.execute(text(copy))
+    connection.exec_driver_sql(copy)
     # Views and other tables' triggers that name contacts would fail the modern
     # rename's schema check in the moment between DROP and RENAME.
-    connection.execute(text("PRAGMA legacy_alter_table = ON"))
+    connection.exec_driver_sql("PRAGMA legacy_alter_table = ON")
     try:
-        connection.execute(text("DROP TABLE contacts"))
-        connection.execute(text("ALTER TABLE contacts_rebuilt RENAME TO contacts"))
+        connection.exec_driver_sql("DROP TABLE contacts")
+        connection.exec_driver_sql("ALTER TABLE contacts_rebuilt RENAME TO contacts")
     finally:
-        connection.execute(text("PRAGMA legacy_alter_table = OFF"))
+        connection.exec_driver_sql("PRAGMA legacy_alter_table = OFF")
     for statement in dependents:
-        connection.execute(text(statement))
+        connection.exec_driver_sql(statement)
     # Ids that bookkeeping still names (a deleted newest row's, say) are never handed out again.
     highest = connection.execute(
         text(
@@ -141,6 +160,13 @@ def _contacts_never_reuse_local_ids(connection: Connection) -> None:
     connection.execute(
         text("INSERT INTO sqlite_sequence (name, seq) VALUES ('contacts', :seq)"), {"seq": highest}
     )
+    return True
+
+
+def _columns(connection: Connection, table: str) -> list[tuple[Any, ...]]:
+    """(name, type, notnull, default, pk, hidden) of each column: what a rebuild must keep."""
+    rows = connection.exec_driver_sql(f"PRAGMA table_xinfo({table})")
+    return [(r.name, r.type, r.notnull, r.dflt_value, r.pk, r.hidden) for r in rows]
 
 
 def _quoted(identifier: str) -> str:
@@ -181,7 +207,8 @@ def ensure_schema(engine: Engine) -> None:
         for name, migrate in STEPS:
             if name in applied:
                 continue
-            migrate(connection)
+            if migrate(connection) is False:
+                continue
             connection.execute(
                 MIGRATIONS.insert().values(name=name, applied_at=datetime.now(UTC).isoformat())
             )

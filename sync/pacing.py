@@ -34,7 +34,8 @@ class RateBudget:
     window_seconds: float
 
     def limit_of(self, scope: str) -> int:
-        return self.account_limit if scope == ACCOUNT else self.endpoint_limit
+        # At least one per window: a limit read as 0 (0.5 a minute, say) must not stall forever.
+        return max(1, self.account_limit if scope == ACCOUNT else self.endpoint_limit)
 
 
 # The published limits per minute (rate-limits page): account-wide, per endpoint.

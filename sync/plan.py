@@ -36,7 +36,7 @@ class Refusal:
         # Refused values are whatever another program stored (bytes from a BLOB, say):
         # the body only has to be comparable and shown, never sent.
         return json.dumps(
-            self.fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr
+            self.fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=shown_as_text
         ).encode()
 
 
@@ -86,6 +86,13 @@ class RowPlan:
     rejection: Rejection | None = None
     # Earlier refusals this row still reproduces; any other refusal of the row is obsolete.
     still_refused: frozenset[bytes] = frozenset()
+
+
+def shown_as_text(value: Any) -> str:
+    """A value JSON cannot hold (a BLOB's bytes, say), as stable text: for records, never sent."""
+    if isinstance(value, memoryview):  # psycopg's bytea
+        value = value.tobytes()
+    return repr(value)
 
 
 def canonical_json(value: Any) -> bytes:

@@ -203,11 +203,11 @@ class LevClient:
         headers: dict[str, str] | None = None,
     ) -> Any:
         endpoint = endpoint_of(method, path)
-        if self._pacer is not None:
-            self._pacer.wait(endpoint)
         with self._stats_lock:
             self.stats.requests += 1
             self.stats.by_endpoint[endpoint] = self.stats.by_endpoint.get(endpoint, 0) + 1
+        if self._pacer is not None:
+            self._pacer.wait(endpoint)  # the slot it takes is given back in the finally below
         started = time.monotonic()
         try:
             response = self._http.request(method, path, params=params, content=content, headers=headers)

@@ -491,6 +491,24 @@ def test_a_refused_boolean_survives_a_remote_edit_of_the_same_row(harness: Harne
     assert kept == [{"is_primary": "maybe", "title": "Remote title"}]
 
 
+@pytest.mark.parametrize("policy", ["remote-wins", "local-wins", "manual"])
+@pytest.mark.parametrize(("column", "blob"), [("title", b"\x00\x01"), ("phones", b"\xff")])
+def test_a_refused_blob_meeting_a_remote_edit_does_not_stop_the_syncs(
+    harness: Harness, policy: str, column: str, blob: bytes
+) -> None:
+    """A BLOB refused in a row, then the same field edited remotely: later runs still go on."""
+    bad, good = harness.table.execute("SELECT local_id, id FROM contacts ORDER BY id LIMIT 2")
+    raw_sql(harness, f"UPDATE contacts SET {column} = :v WHERE local_id = :local_id", {"v": blob, **bad})
+    assert harness.sync(conflict_policy=policy).outcome == "attention"
+    remote_value = "Remote title" if column == "title" else [{"raw": "+1 212 555 0100"}]
+    harness.sandbox.state.admin_edit(bad["id"], {column: remote_value})
+    harness.table.update(good["local_id"], first_name="Still synced")
+    for _ in range(2):
+        result = harness.sync(conflict_policy=policy)
+        assert result.outcome in ("ok", "attention"), result.error
+    assert harness.remote(good["id"])["first_name"] == "Still synced"
+
+
 # --- bad settings and bad database files, through the real CLI ---------------------------
 
 

@@ -15,7 +15,7 @@ import pytest
 from storage.store import Store
 from sync.lev.sandbox.testing import running_sandbox
 from tests.chaos.checks import integrity_problems, load_tables, nothing_to_do
-from tests.conftest import Harness
+from tests.conftest import Harness, LocalTable
 
 
 def as_created_before_autoincrement(path: Path) -> None:
@@ -177,6 +177,44 @@ def test_the_upgrade_never_hands_out_an_id_that_bookkeeping_still_names(tmp_path
             assert integrity_problems(load_tables(db), pending_allowed=False) == []
         finally:
             after.close()
+
+
+def test_the_upgrade_runs_schema_text_as_it_is_and_retries_a_table_it_does_not_recognise(
+    tmp_path: Path,
+) -> None:
+    """A ':word' in a default or a trigger is not a parameter; an unrecognised table is left
+    alone and 0004 is not recorded, so a later start tries again."""
+    db = tmp_path / "contacts.db"
+    Store.open(f"sqlite:///{db}").close()
+    as_created_before_autoincrement(db)
+    raw = sqlite3.connect(db, isolation_level=None)
+    raw.execute("ALTER TABLE contacts ADD COLUMN note TEXT DEFAULT 'see :note'")
+    raw.execute("CREATE TABLE audit (what TEXT)")
+    raw.execute(
+        "CREATE TRIGGER audit_contacts AFTER DELETE ON contacts "
+        "BEGIN INSERT INTO audit VALUES ('deleted :id'); END"
+    )
+    raw.close()
+    Store.open(f"sqlite:///{db}").close()
+    table = LocalTable(f"sqlite:///{db}")
+    assert "AUTOINCREMENT" in table.execute("SELECT sql FROM sqlite_master WHERE name = 'contacts'")[0]["sql"]
+    assert table.execute("SELECT count(*) AS n FROM sqlite_master WHERE name = 'audit_contacts'") == [
+        {"n": 1}
+    ]
+
+    odd = tmp_path / "odd.db"
+    Store.open(f"sqlite:///{odd}").close()
+    raw = sqlite3.connect(odd, isolation_level=None)
+    raw.execute("BEGIN")
+    raw.execute("ALTER TABLE contacts RENAME TO contacts_before")
+    raw.execute("CREATE TABLE contacts AS SELECT * FROM contacts_before")  # keyless: not 0001's shape
+    raw.execute("DROP TABLE contacts_before")
+    raw.execute("DELETE FROM schema_migrations WHERE name = '0004_contacts_never_reuse_local_ids'")
+    raw.execute("COMMIT")
+    raw.close()
+    Store.open(f"sqlite:///{odd}").close()
+    applied = LocalTable(f"sqlite:///{odd}").execute("SELECT name FROM schema_migrations")
+    assert "0004_contacts_never_reuse_local_ids" not in {row["name"] for row in applied}
 
 
 def test_a_deleted_row_of_a_listed_contact_comes_back_on_the_next_pull(harness: Harness) -> None:

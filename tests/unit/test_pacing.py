@@ -179,3 +179,12 @@ def test_a_shutdown_ends_a_paced_wait_instead_of_spinning_through_it() -> None:
     assert time.monotonic() - started < 30  # not the 60 s window
     assert pacer.waited_seconds >= 60  # one wait was begun, not thousands of short ones
     assert pacer.waited_seconds < 61
+
+
+def test_a_limit_read_as_zero_still_lets_one_request_a_window_through() -> None:
+    """/me saying 0.5 a minute (read as 0) must not stall the run."""
+    clock = FakeClock()
+    pacer = paced(budget_from_me({"platform": {"rate_limits": {"account": 0.5, "endpoint": 0.5}}}), clock)
+    send(pacer, "GET /contacts")
+    send(pacer, "GET /contacts")
+    assert 1060 <= clock.now < 1061
