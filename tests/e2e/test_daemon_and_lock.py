@@ -80,6 +80,25 @@ def writes_received(sandbox: SandboxServer) -> int:
     return len([e for e in sandbox.state.request_log() if e.method in ("POST", "PATCH")])
 
 
+def daemon_mid_push(
+    setup: tuple[SandboxServer, Cli, LocalTable], prefix: str, *, count: int, slow_ms: int
+) -> subprocess.Popen[str]:
+    """A daemon started after `count` local inserts, once its first slow write has reached the API."""
+    sandbox, cli, table = setup
+    assert cli.run("sync").returncode == 0
+    for n in range(count):
+        table.insert(contact_type="sponsor", company_id=1, first_name=f"{prefix}{n}")
+    sandbox.state.set_faults(f"slow={slow_ms}@p1/WRITE")
+    daemon = cli.start("daemon", "--every", "1h")
+    wait_until(lambda: writes_received(sandbox) >= 1)
+    return daemon
+
+
+def created_with(sandbox: SandboxServer, prefix: str) -> list[str]:
+    names = [c["first_name"] or "" for c in sandbox.state.all_contacts()]
+    return sorted(name for name in names if name.startswith(prefix))
+
+
 def json_events(output: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 
@@ -124,13 +143,8 @@ def test_sigterm_during_a_slow_push_exits_in_time_and_nothing_is_applied_twice(
     setup: tuple[SandboxServer, Cli, LocalTable],
 ) -> None:
     """SIGTERM mid-push exits 0 within 10 s; the next run finishes with every write applied once."""
-    sandbox, cli, table = setup
-    assert cli.run("sync").returncode == 0
-    for n in range(5):
-        table.insert(contact_type="sponsor", company_id=1, first_name=f"Term{n}")
-    sandbox.state.set_faults("slow=1500@p1/WRITE")
-    daemon = cli.start("daemon", "--every", "1h")
-    wait_until(lambda: writes_received(sandbox) >= 1)
+    sandbox, cli, _ = setup
+    daemon = daemon_mid_push(setup, "Term", count=5, slow_ms=1500)
     stopped_at = time.monotonic()
     daemon.send_signal(signal.SIGTERM)
     daemon.communicate(timeout=15)
@@ -139,23 +153,15 @@ def test_sigterm_during_a_slow_push_exits_in_time_and_nothing_is_applied_twice(
     assert writes_received(sandbox) < 5  # it stopped instead of finishing the push
     sandbox.state.set_faults("")
     assert cli.run("sync").returncode == 0
-    created = [
-        c["first_name"] for c in sandbox.state.all_contacts() if (c["first_name"] or "").startswith("Term")
-    ]
-    assert sorted(created) == [f"Term{n}" for n in range(5)]
+    assert created_with(sandbox, "Term") == [f"Term{n}" for n in range(5)]
 
 
 def test_a_second_signal_exits_at_once_and_the_next_run_applies_each_write_once(
     setup: tuple[SandboxServer, Cli, LocalTable],
 ) -> None:
     """SIGINT then SIGTERM during 5 s writes: exit 130 long before the writes end; nothing doubles."""
-    sandbox, cli, table = setup
-    assert cli.run("sync").returncode == 0
-    for n in range(3):
-        table.insert(contact_type="sponsor", company_id=1, first_name=f"Twice{n}")
-    sandbox.state.set_faults("slow=5000@p1/WRITE")
-    daemon = cli.start("daemon", "--every", "1h")
-    wait_until(lambda: writes_received(sandbox) >= 1)
+    sandbox, cli, _ = setup
+    daemon = daemon_mid_push(setup, "Twice", count=3, slow_ms=5000)
     stopped_at = time.monotonic()
     daemon.send_signal(signal.SIGINT)
     time.sleep(0.3)
@@ -165,10 +171,7 @@ def test_a_second_signal_exits_at_once_and_the_next_run_applies_each_write_once(
     assert time.monotonic() - stopped_at < 4.5  # the writes in flight would take 5 s
     sandbox.state.set_faults("")
     assert cli.run("sync").returncode == 0
-    created = [
-        c["first_name"] for c in sandbox.state.all_contacts() if (c["first_name"] or "").startswith("Twice")
-    ]
-    assert sorted(created) == [f"Twice{n}" for n in range(3)]
+    assert created_with(sandbox, "Twice") == [f"Twice{n}" for n in range(3)]
 
 
 @pytest.mark.skipif(not hasattr(ctypes.CDLL(None), "tgkill"), reason="needs Linux tgkill")
