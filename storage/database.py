@@ -24,15 +24,13 @@ from sync.errors import ConfigError, StoreError
 from sync.plan import shown_as_text
 
 BUSY_TIMEOUT_MS = 30_000
+_READ_ONLY = "contacts_sync_read_only"
 
 
 def _record_json(value: Any) -> str:
     # Bookkeeping columns (a conflict's local value, a base) may hold what another
     # program stored in a row, a BLOB's bytes say: recorded as text, never a crash.
     return json.dumps(value, default=shown_as_text)
-
-
-_READ_ONLY = "contacts_sync_read_only"
 
 
 def create_store_engine(url: str) -> Engine:

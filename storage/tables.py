@@ -38,8 +38,10 @@ class TolerantJSON(TypeDecorator[Any]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None or dialect.name == "postgresql":
             return value
-        if isinstance(value, UnreadableJSON | bytes):  # written back as another program left it
-            return str(value) if isinstance(value, UnreadableJSON) else value
+        if isinstance(value, UnreadableJSON):  # written back as another program left it
+            return str(value)
+        if isinstance(value, bytes):
+            return value
         return json.dumps(value, ensure_ascii=False)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
