@@ -63,12 +63,17 @@ class Insert:
     expect: str  # created | refused (locally, before any request) | rejected (by the API)
 
 
+UNKNOWN = object()
+
+
 @dataclass(frozen=True)
 class Edit:
     step: int
     key: int  # local_id for a local edit, the contact id for a remote one
     field: str
     value: Any
+    # For a local edit made between syncs: the field's last-synced value at that moment.
+    agreed: Any = UNKNOWN
 
 
 @dataclass
@@ -354,6 +359,10 @@ def converged_problems(journal: Journal, state: SandboxState, db_path: Path | st
         if same(name, contact[name], edit.value) or explained(local_id, name, edit.value):
             continue
         if name == "is_primary" and edit.value and demoted(contact["id"]):
+            continue
+        if edit.agreed is not UNKNOWN and same(name, edit.agreed, edit.value):
+            # Changed and changed back to the last-synced value: no local change to keep,
+            # so by three-way merge the other side's later change wins.
             continue
         if any(
             c["local_id"] == local_id

@@ -17,6 +17,7 @@ CONTACTS_SYNC_SOAK=1 runs many more and longer examples.
 from __future__ import annotations
 
 import contextlib
+import json
 import tempfile
 import threading
 import time
@@ -40,6 +41,7 @@ from tests.chaos.checks import (
     MARKER_FIELD,
     PHONE_RAWS,
     SOAK,
+    UNKNOWN,
     Edit,
     Insert,
     Journal,
@@ -211,9 +213,9 @@ class ChaosSync(RuleBasedStateMachine):
     @rule(pick=picks, edits=st.lists(local_edits, min_size=1, max_size=3))
     def edit_local(self, pick: int, edits: list[tuple[str, Any]]) -> None:
         with self.step():
-            self.apply_local(pick, edits)
+            self.apply_local(pick, edits, between_syncs=True)
 
-    def apply_local(self, pick: int, edits: list[tuple[str, Any]]) -> None:
+    def apply_local(self, pick: int, edits: list[tuple[str, Any]], *, between_syncs: bool = False) -> None:
         assert self.harness is not None
         valid = {i.local_id for i in self.journal.inserts if i.expect == "created"}
         rows = [r for r in self.contacts_rows() if r["id"] is not None or r["local_id"] in valid]
@@ -221,12 +223,24 @@ class ChaosSync(RuleBasedStateMachine):
         if not rows:
             return
         row = rows[pick % len(rows)]
+        agreed = self.last_synced(row["local_id"]) if between_syncs else None
         for name, value in edits:
             if row[name] == value:
                 continue
             self.harness.table.update(row["local_id"], **{name: value})
             row[name] = value
-            self.journal.local_edits.append(Edit(self.journal.tick(), row["local_id"], name, value))
+            base = agreed.get(name, UNKNOWN) if agreed is not None else UNKNOWN
+            self.journal.local_edits.append(Edit(self.journal.tick(), row["local_id"], name, value, base))
+
+    def last_synced(self, local_id: int) -> dict[str, Any] | None:
+        """The row's last-synced fields (None when it has none), read while no sync runs."""
+        assert self.harness is not None
+        query = "SELECT fields FROM sync_state WHERE local_id = :l"
+        found = self.harness.table.execute(query, {"l": local_id})
+        if not found:
+            return None
+        fields = found[0]["fields"]
+        return json.loads(fields) if isinstance(fields, str) else fields
 
     @rule(pick=picks)
     def delete_local_row(self, pick: int) -> None:
