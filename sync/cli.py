@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+import structlog
 
 from config.settings import Settings, load_settings
 from storage.status import (
@@ -27,6 +28,9 @@ from sync.errors import ConfigError, SyncError
 from sync.logs import configure_logging, masker
 from sync.progress import terminal_progress
 from sync.runner import EXIT_USAGE, exit_code_for, run_once
+from sync.stopping import run_until_done
+
+log = structlog.get_logger("sync.cli")
 
 
 def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -97,7 +101,14 @@ def sync(config_path: str | None, dry_run: bool, wait_seconds: float, **flags: A
     # A terminal gets progress bars; a pipe or cron gets only the log lines.
     display = terminal_progress() if sys.stderr.isatty() else contextlib.nullcontext(None)
     with display as progress:
-        result = run_once(settings, store=store, lock_wait_seconds=wait_seconds, progress=progress)
+        # SIGTERM (systemd, Kubernetes, a cron wrapper's timeout) or Ctrl-C stops the run
+        # at its next step, recorded as interrupted (exit 3); a second signal exits at once.
+        result = run_until_done(
+            lambda stop: run_once(
+                settings, store=store, stop=stop, lock_wait_seconds=wait_seconds, progress=progress
+            ),
+            on_stop=lambda name: log.warning("sync.stopping", signal=name),
+        )
     sys.exit(result.exit_code)
 
 

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import sys
 import threading
 import time
 from datetime import UTC, datetime
-from types import FrameType
 from typing import Any
 
 import structlog
@@ -31,12 +29,11 @@ from sync.errors import LockHeld, SyncError
 from sync.health import DaemonMetrics, serve_health
 from sync.runner import run_once
 from sync.schedule import Schedule, failure_backoff
+from sync.stopping import POLL_SECONDS, install_stop_signals, wait_for_signal
 
 log = structlog.get_logger("sync.daemon")
 
 STOP_GRACE_SECONDS = 8.0  # the in-flight run gets this long; systemd's TimeoutStopSec is longer
-EXIT_SECOND_SIGNAL = 130
-SIGNAL_POLL_SECONDS = 0.2
 
 
 class Daemon:
@@ -139,17 +136,11 @@ def run_daemon(
     )
     daemon.next_run = getattr(job, "next_run_time", None) or _scheduler_next(daemon)
     server = serve_health(daemon.metrics, *health_address) if health_address else None
-    signals = _install_signal_handlers()
+    signals = install_stop_signals()
     log.info("daemon.started", schedule=schedule.description, health=health_address)
     daemon._save_state(last_outcome=None)
-    scheduler.start()
-    # Python runs signal handlers only in the main thread, and only when it runs
-    # bytecode: the kernel may hand SIGTERM to a worker thread, and a main thread
-    # parked in one long wait (BlockingScheduler waits up to a whole period) would
-    # never see it. Short sleeps here bound the reaction time whichever thread got it.
-    while not signals:
-        time.sleep(SIGNAL_POLL_SECONDS)
-    log.info("daemon.stopping", signal=signals[0])
+    scheduler.start()  # in the background: the main thread must stay free to see signals
+    log.info("daemon.stopping", signal=wait_for_signal(signals))
     daemon.stop.set()
     scheduler.shutdown(wait=False)
     finished = _wait_polling(daemon.idle, STOP_GRACE_SECONDS)
@@ -166,7 +157,7 @@ def run_daemon(
 def _wait_polling(event: threading.Event, timeout: float) -> bool:
     """Event.wait in short steps, so that a second signal is handled at once."""
     deadline = time.monotonic() + timeout
-    while not event.wait(SIGNAL_POLL_SECONDS):
+    while not event.wait(POLL_SECONDS):
         if time.monotonic() >= deadline:
             return False
     return True
@@ -182,21 +173,3 @@ def _scheduler_next(daemon: Daemon) -> datetime | None:
     now = datetime.now(UTC)
     next_fire: datetime | None = daemon.schedule.trigger.get_next_fire_time(now, now)
     return next_fire
-
-
-def _install_signal_handlers() -> list[str]:
-    """First signal: noted for the main loop. Second: exit at once.
-
-    The handler takes no lock (not even an Event's): it may run in the main thread
-    while that thread holds the very lock it would wait for.
-    """
-    received: list[str] = []
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        if received:
-            os._exit(EXIT_SECOND_SIGNAL)
-        received.append(signal.Signals(signum).name)
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
-    return received

@@ -158,7 +158,7 @@ def run_once(
     structlog.contextvars.bind_contextvars(run_id=run_id)
     pacer = SlidingWindowPacer(None, sleep=pause_until(stop))
     client = build_client(settings, stop=stop, transport=transport, pacer=pacer)
-    with contextlib.closing(client), sync_lock(store, wait_seconds=lock_wait_seconds):
+    with contextlib.closing(client), sync_lock(store, wait_seconds=lock_wait_seconds, stop=stop):
         store.save_run_started(run_id)
         log.info("sync.run.started", policy=settings.conflict_policy)
         started = time.monotonic()

@@ -221,6 +221,45 @@ def test_one_off_sync_while_the_daemon_runs_exits_75_and_wait_succeeds(
     assert len([c for c in sandbox.state.all_contacts() if (c["first_name"] or "").startswith("Lock")]) == 4
 
 
+def test_sigterm_stops_a_one_off_sync_at_its_next_step_with_exit_3(
+    setup: tuple[SandboxServer, Cli, LocalTable],
+) -> None:
+    """systemd and Kubernetes stop a cron-style run with SIGTERM: exit 3, run recorded as interrupted."""
+    sandbox, cli, table = setup
+    assert cli.run("sync").returncode == 0
+    for n in range(6):
+        table.insert(contact_type="sponsor", company_id=1, first_name=f"OneOff{n}")
+    sandbox.state.set_faults("slow=1500@p1/WRITE")
+    one_off = cli.start("sync")
+    wait_until(lambda: writes_received(sandbox) >= 1)
+    stopped_at = time.monotonic()
+    one_off.send_signal(signal.SIGTERM)
+    output, _ = one_off.communicate(timeout=15)
+    assert one_off.returncode == 3, output
+    assert time.monotonic() - stopped_at < 10
+    assert "sync.stopping" in output
+    assert writes_received(sandbox) < 6  # it stopped instead of finishing the push
+    assert cli.status()["runs"][0]["outcome"] == "interrupted"
+    sandbox.state.set_faults("")
+    assert cli.run("sync").returncode == 0
+    assert created_with(sandbox, "OneOff") == [f"OneOff{n}" for n in range(6)]
+
+
+def test_sigterm_ends_a_wait_for_the_lock(setup: tuple[SandboxServer, Cli, LocalTable]) -> None:
+    """A `sync --wait` queued behind the daemon stops waiting on SIGTERM instead of waiting it out."""
+    sandbox, cli, _ = setup
+    daemon = daemon_mid_push(setup, "Queued", count=4, slow_ms=3000)
+    waiting = cli.start("sync", "--wait", "60")
+    time.sleep(1.5)  # started and waiting for the lock
+    assert waiting.poll() is None
+    waiting.send_signal(signal.SIGTERM)
+    output, _ = waiting.communicate(timeout=10)
+    assert waiting.returncode == 3, output
+    assert "waiting for the store's lock" in output
+    daemon.send_signal(signal.SIGTERM)
+    daemon.communicate(timeout=15)
+
+
 def test_a_lock_left_by_kill_9_is_taken_over(setup: tuple[SandboxServer, Cli, LocalTable]) -> None:
     """A sync killed with SIGKILL while holding the lock does not block the next one."""
     sandbox, cli, table = setup
