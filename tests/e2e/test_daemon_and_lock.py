@@ -247,7 +247,7 @@ def test_sigterm_stops_a_one_off_sync_at_its_next_step_with_exit_3(
 
 def test_sigterm_ends_a_wait_for_the_lock(setup: tuple[SandboxServer, Cli, LocalTable]) -> None:
     """A `sync --wait` queued behind the daemon stops waiting on SIGTERM instead of waiting it out."""
-    sandbox, cli, _ = setup
+    _, cli, _ = setup
     daemon = daemon_mid_push(setup, "Queued", count=4, slow_ms=3000)
     waiting = cli.start("sync", "--wait", "60")
     time.sleep(1.5)  # started and waiting for the lock
