@@ -80,18 +80,23 @@ def writes_received(sandbox: SandboxServer) -> int:
     return len([e for e in sandbox.state.request_log() if e.method in ("POST", "PATCH")])
 
 
-def daemon_mid_push(
-    setup: tuple[SandboxServer, Cli, LocalTable], prefix: str, *, count: int, slow_ms: int
+def mid_push(
+    setup: tuple[SandboxServer, Cli, LocalTable],
+    prefix: str,
+    *,
+    count: int,
+    slow_ms: int,
+    command: tuple[str, ...] = ("daemon", "--every", "1h"),
 ) -> subprocess.Popen[str]:
-    """A daemon started after `count` local inserts, once its first slow write has reached the API."""
+    """`command` started after `count` local inserts, once its first slow write has reached the API."""
     sandbox, cli, table = setup
     assert cli.run("sync").returncode == 0
     for n in range(count):
         table.insert(contact_type="sponsor", company_id=1, first_name=f"{prefix}{n}")
     sandbox.state.set_faults(f"slow={slow_ms}@p1/WRITE")
-    daemon = cli.start("daemon", "--every", "1h")
+    process = cli.start(*command)
     wait_until(lambda: writes_received(sandbox) >= 1)
-    return daemon
+    return process
 
 
 def created_with(sandbox: SandboxServer, prefix: str) -> list[str]:
@@ -144,7 +149,7 @@ def test_sigterm_during_a_slow_push_exits_in_time_and_nothing_is_applied_twice(
 ) -> None:
     """SIGTERM mid-push exits 0 within 10 s; the next run finishes with every write applied once."""
     sandbox, cli, _ = setup
-    daemon = daemon_mid_push(setup, "Term", count=5, slow_ms=1500)
+    daemon = mid_push(setup, "Term", count=5, slow_ms=1500)
     stopped_at = time.monotonic()
     daemon.send_signal(signal.SIGTERM)
     daemon.communicate(timeout=15)
@@ -161,7 +166,7 @@ def test_a_second_signal_exits_at_once_and_the_next_run_applies_each_write_once(
 ) -> None:
     """SIGINT then SIGTERM during 5 s writes: exit 130 long before the writes end; nothing doubles."""
     sandbox, cli, _ = setup
-    daemon = daemon_mid_push(setup, "Twice", count=3, slow_ms=5000)
+    daemon = mid_push(setup, "Twice", count=3, slow_ms=5000)
     stopped_at = time.monotonic()
     daemon.send_signal(signal.SIGINT)
     time.sleep(0.3)
@@ -201,15 +206,10 @@ def test_one_off_sync_while_the_daemon_runs_exits_75_and_wait_succeeds(
     setup: tuple[SandboxServer, Cli, LocalTable],
 ) -> None:
     """A cron run that finds the lock held exits 75 naming the holder; with --wait it runs after."""
-    sandbox, cli, table = setup
-    assert cli.run("sync").returncode == 0
-    for n in range(4):
-        table.insert(contact_type="sponsor", company_id=1, first_name=f"Lock{n}")
+    sandbox, cli, _ = setup
     # Writes go out four at a time: each must be slow enough to outlast a process start.
-    sandbox.state.set_faults("slow=3000@p1/WRITE")
-    daemon = cli.start("daemon", "--every", "1h")
+    daemon = mid_push(setup, "Lock", count=4, slow_ms=3000)
     try:
-        wait_until(lambda: writes_received(sandbox) >= 1)
         refused = cli.run("sync")
         assert refused.returncode == 75
         assert "another sync of this store is running (pid" in refused.stderr
@@ -218,20 +218,15 @@ def test_one_off_sync_while_the_daemon_runs_exits_75_and_wait_succeeds(
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.communicate(timeout=15)
-    assert len([c for c in sandbox.state.all_contacts() if (c["first_name"] or "").startswith("Lock")]) == 4
+    assert created_with(sandbox, "Lock") == [f"Lock{n}" for n in range(4)]
 
 
 def test_sigterm_stops_a_one_off_sync_at_its_next_step_with_exit_3(
     setup: tuple[SandboxServer, Cli, LocalTable],
 ) -> None:
     """systemd and Kubernetes stop a cron-style run with SIGTERM: exit 3, run recorded as interrupted."""
-    sandbox, cli, table = setup
-    assert cli.run("sync").returncode == 0
-    for n in range(6):
-        table.insert(contact_type="sponsor", company_id=1, first_name=f"OneOff{n}")
-    sandbox.state.set_faults("slow=1500@p1/WRITE")
-    one_off = cli.start("sync")
-    wait_until(lambda: writes_received(sandbox) >= 1)
+    sandbox, cli, _ = setup
+    one_off = mid_push(setup, "OneOff", count=6, slow_ms=1500, command=("sync",))
     stopped_at = time.monotonic()
     one_off.send_signal(signal.SIGTERM)
     output, _ = one_off.communicate(timeout=15)
@@ -248,7 +243,7 @@ def test_sigterm_stops_a_one_off_sync_at_its_next_step_with_exit_3(
 def test_sigterm_ends_a_wait_for_the_lock(setup: tuple[SandboxServer, Cli, LocalTable]) -> None:
     """A `sync --wait` queued behind the daemon stops waiting on SIGTERM instead of waiting it out."""
     _, cli, _ = setup
-    daemon = daemon_mid_push(setup, "Queued", count=4, slow_ms=3000)
+    daemon = mid_push(setup, "Queued", count=4, slow_ms=3000)
     waiting = cli.start("sync", "--wait", "60")
     time.sleep(1.5)  # started and waiting for the lock
     assert waiting.poll() is None
