@@ -6,6 +6,7 @@ one at 127.0.0.1:5432, database `test`), each in a schema of its own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -154,6 +155,18 @@ class Harness:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+
+
+@contextlib.contextmanager
+def synced_harness(tmp_path: Path, *, contacts: int, seed: int) -> Iterator[Harness]:
+    """A fresh sandbox and a SQLite store after one successful first sync."""
+    with running_sandbox(contacts=contacts, seed=seed) as sandbox:
+        h = Harness(sandbox, f"sqlite:///{tmp_path / 'contacts.db'}")
+        try:
+            assert h.sync().outcome == "ok"
+            yield h
+        finally:
+            h.close()
 
 
 @pytest.fixture

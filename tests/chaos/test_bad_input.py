@@ -29,12 +29,11 @@ from storage.status import load_status
 from storage.store import Store
 from sync.lev.sandbox.contacts import public_view
 from sync.lev.sandbox.seed import seed_contacts
-from sync.lev.sandbox.testing import running_sandbox
 from sync.runner import RunResult, run_once
 from sync.status_text import render_status
 from tests.chaos.checks import SOAK, dump_store, load_tables
 from tests.chaos.fakeapi import Answer, FakeApi, Request, Responder
-from tests.conftest import Harness
+from tests.conftest import Harness, synced_harness
 
 RID = "req-bad-input-0001"
 IGNORED_CHECKPOINTS = ("lock.holder", "pacing.")
@@ -387,13 +386,8 @@ BAD_EDITS: dict[str, tuple[dict[str, Any], str]] = {
 
 @pytest.fixture
 def harness(tmp_path: Path) -> Iterator[Harness]:
-    with running_sandbox(contacts=20, seed=4) as sandbox:
-        h = Harness(sandbox, f"sqlite:///{tmp_path / 'contacts.db'}")
-        try:
-            assert h.sync().outcome == "ok"
-            yield h
-        finally:
-            h.close()
+    with synced_harness(tmp_path, contacts=20, seed=4) as h:
+        yield h
 
 
 def raw_sql(harness: Harness, sql: str, params: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ import pytest
 from storage.store import Store
 from sync.lev.sandbox.testing import running_sandbox
 from tests.chaos.checks import integrity_problems, load_tables, nothing_to_do
-from tests.conftest import Harness, LocalTable
+from tests.conftest import Harness, LocalTable, synced_harness
 
 
 def as_created_before_autoincrement(path: Path) -> None:
@@ -58,13 +58,8 @@ def as_created_before_autoincrement(path: Path) -> None:
 @pytest.fixture
 def harness(tmp_path: Path) -> Iterator[Harness]:
     # The examples were found with this sandbox: 40 contacts, seed 411.
-    with running_sandbox(contacts=40, seed=411) as sandbox:
-        h = Harness(sandbox, f"sqlite:///{tmp_path / 'contacts.db'}")
-        try:
-            assert h.sync().outcome == "ok"
-            yield h
-        finally:
-            h.close()
+    with synced_harness(tmp_path, contacts=40, seed=411) as h:
+        yield h
 
 
 def db_path(harness: Harness) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
-from config.settings import load_settings
+from config.settings import Settings, load_settings
 from storage.status import load_conflicts, load_status
 from storage.store import Store
 from sync.errors import ConfigError
@@ -35,7 +35,7 @@ from sync.lev.client import open_http
 from sync.lev.sandbox.server import SandboxServer
 from sync.lev.sandbox.testing import running_sandbox
 from sync.logs import configure_logging
-from sync.runner import run_once
+from sync.runner import RunResult, run_once
 from sync.status_text import render_status
 from tests.chaos.checks import load_tables
 from tests.chaos.fakeapi import Answer, FakeApi
@@ -61,6 +61,15 @@ HOSTILE_VALUES = (
     "Zoë 東京 🙂",
     "nul\x00byte",
 )
+
+
+def sync_once(settings: Settings) -> RunResult:
+    """One run on its own store, closed after."""
+    store = Store.open(settings.database_url)
+    try:
+        return run_once(settings, store=store)
+    finally:
+        store.close()
 
 
 def leaks(text: str | bytes) -> list[str]:
@@ -246,11 +255,7 @@ def test_error_messages_and_settings_objects_never_carry_the_token(tmp_path: Pat
             flaky.state.set_faults(faults)
             settings, _ = load_settings(environ=env_for(base_url, tmp_path / f"{name}.db"))
             messages += [repr(settings), str(settings), str(settings.model_dump())]
-            store = Store.open(settings.database_url)
-            try:
-                result = run_once(settings, store=store)
-            finally:
-                store.close()
+            result = sync_once(settings)
             assert result.outcome == "failed"
             messages.append(result.error or "")
     for environ in (
@@ -284,11 +289,7 @@ def test_debug_logs_of_a_failing_run_in_process_never_carry_the_token(
         flaky.state.set_faults("malformed@p0.5,drop-after@p0.5,seed=1")
         for base_url in (other.base_url, flaky.base_url):
             settings, _ = load_settings(environ=env_for(base_url, tmp_path / "contacts.db"))
-            store = Store.open(settings.database_url)
-            try:
-                run_once(settings, store=store)
-            finally:
-                store.close()
+            sync_once(settings)
     captured = capsys.readouterr()
     assert '"http.request"' in captured.out, "nothing was logged, so nothing was checked"
     assert not leaks(captured.out + captured.err)
@@ -316,11 +317,7 @@ def test_tls_certificates_are_verified_by_default(tmp_path: Path) -> None:
             http.get("/contacts")
         assert "CERTIFICATE_VERIFY_FAILED" in str(raised.value)
         settings, _ = load_settings(environ=env_for(fake.base_url, tmp_path / "contacts.db"))
-        store = Store.open(settings.database_url)
-        try:
-            result = run_once(settings, store=store)
-        finally:
-            store.close()
+        result = sync_once(settings)
         assert fake.requests == [], "a request got through an unverified TLS connection"
     assert result.outcome == "failed" and "GET /contacts" in (result.error or "")
     assert not leaks(result.error or "")
@@ -331,11 +328,7 @@ def test_a_certificate_failure_says_so(tmp_path: Path) -> None:
     server_context, _ = self_signed(tmp_path)
     with FakeApi(tls=server_context) as fake:
         settings, _ = load_settings(environ=env_for(fake.base_url, tmp_path / "contacts.db"))
-        store = Store.open(settings.database_url)
-        try:
-            result = run_once(settings, store=store)
-        finally:
-            store.close()
+        result = sync_once(settings)
     assert "certificate" in (result.error or "").lower(), result.error
     assert result.counts["retries"] == 0, "a certificate that cannot be verified was retried"
 
