@@ -15,11 +15,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, OperationalError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, IntegrityError
 
+from storage.store_errors import Cause, damaged, postgres_cause, sqlite_cause
 from sync.errors import ConfigError, StoreError
 from sync.plan import shown_as_text
 
@@ -43,8 +45,8 @@ def create_store_engine(url: str) -> Engine:
             "use e.g. sqlite:///contacts.db or postgresql+psycopg://user@host/db"
         ) from None
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            _create_private_file(Path(parsed.database))
+        if (path := sqlite_file(parsed)) is not None and parsed.query.get("mode") != "ro":
+            _create_private_file(path, parsed)
         engine = create_engine(
             parsed, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, json_serializer=_record_json
         )
@@ -60,11 +62,29 @@ def create_store_engine(url: str) -> Engine:
     )
 
 
-def _create_private_file(path: Path) -> None:
+def sqlite_file(url: URL) -> Path | None:
+    """The file a SQLite URL names, also in its `file:` URI form; None for an in-memory database."""
+    database = url.database
+    if not database or database == ":memory:" or url.query.get("mode") == "memory":
+        return None
+    if url.query.get("uri") == "true" and database.startswith("file:"):
+        database = unquote(database.removeprefix("file:"))
+        if database.startswith("//"):  # file://localhost/abs or file:///abs
+            database = "/" + database[2:].partition("/")[2]
+    return Path(database)
+
+
+def _create_private_file(path: Path, url: URL) -> None:
     if path.exists():
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, stat.S_IRUSR | stat.S_IWUSR)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, stat.S_IRUSR | stat.S_IWUSR)
+    except OSError as exc:
+        raise StoreError(
+            f"the store {url.render_as_string(hide_password=True)} cannot be created: "
+            f"{exc.strerror} ({exc.filename}); create the directory, or give this user write access to it"
+        ) from None
     os.close(fd)
 
 
@@ -106,27 +126,73 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
 def translate_store_errors(engine: Engine) -> Iterator[None]:
     try:
         yield
-    except OperationalError as exc:
-        raise StoreError(
-            f"the store {_describe(engine)} cannot be used: {_first_line(exc)}; "
-            "check that it is reachable and not locked by a crashed process"
-        ) from None
     except IntegrityError as exc:
         raise StoreError(
             f"the store {_describe(engine)} refused a change: {_first_line(exc)}; "
             "a row edited by hand may break a constraint (e.g. two rows with the same id)"
         ) from None
     except DatabaseError as exc:
-        if "not a database" in str(exc) or "malformed" in str(exc):
-            raise StoreError(
-                f"the store {_describe(engine)} is damaged or not a database: {_first_line(exc)}; "
-                "restore it from a backup or point CONTACTS_SYNC_DATABASE_URL at a new file"
-            ) from None
-        raise StoreError(f"the store {_describe(engine)} failed: {_first_line(exc)}") from None
+        raise store_error(engine, exc) from None
+
+
+def store_error(engine: Engine, exc: DBAPIError) -> StoreError:
+    """The StoreError for a failed statement or connection, with the hint that fits its cause."""
+    cause = _cause(engine, exc)
+    if cause is None:
+        return StoreError(
+            f"the store {_describe(engine)} failed: {_first_line(exc)}; "
+            "check that it is reachable and not locked by a crashed process"
+        )
+    return StoreError(f"the store {_describe(engine)} {cause.problem}: {_first_line(exc)}; {cause.advice}")
+
+
+def _cause(engine: Engine, exc: DBAPIError) -> Cause | None:
+    original = getattr(exc, "orig", None) or exc
+    message = str(original)
+    if engine.dialect.name == "sqlite":
+        path = str(sqlite_file(engine.url) or engine.url.database)
+        cause = sqlite_cause(getattr(original, "sqlite_errorname", None), message, path)
+        if cause is None and _looks_damaged(engine):
+            return damaged(path)
+        return cause
+    return postgres_cause(getattr(original, "sqlstate", None), message, engine.url)
+
+
+def _looks_damaged(engine: Engine) -> bool:
+    """An unexplained failure on a file that fails quick_check is damage, whatever it said."""
+    try:
+        return bool(quick_check(engine))
+    except Exception:  # the check itself failed: say nothing more than the first error
+        return False
+
+
+def quick_check(engine: Engine) -> list[str]:
+    """SQLite's `PRAGMA quick_check` findings (empty when intact): a pass over every page, no index sort."""
+    with engine.connect() as connection, connection.execution_options(**{_READ_ONLY: True}).begin():
+        rows = [str(row[0]) for row in connection.exec_driver_sql("PRAGMA quick_check")]
+    return [] if rows == ["ok"] else rows
+
+
+def ensure_intact(engine: Engine) -> None:
+    """Stop with the `damaged` message when a SQLite store fails quick_check; PostgreSQL checks itself."""
+    if engine.dialect.name != "sqlite":
+        return
+    try:
+        findings = quick_check(engine)
+    except DatabaseError as exc:
+        raise store_error(engine, exc) from None
+    if findings:
+        path = str(sqlite_file(engine.url) or engine.url.database)
+        cause = damaged(path)
+        raise StoreError(
+            f"the store {_describe(engine)} {cause.problem}: PRAGMA quick_check found "
+            f"{len(findings)} problem(s), first: {findings[0][:200]}; {cause.advice}"
+        )
 
 
 def _describe(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=True)
+    # Unquoted: a SQLite `file:` URI would otherwise show as file%3A/...
+    return unquote(engine.url.render_as_string(hide_password=True))
 
 
 def _first_line(exc: Exception) -> str:

@@ -94,7 +94,11 @@ class Store:
     @classmethod
     def open(cls, url: str) -> Store:
         engine = create_store_engine(url)
-        ensure_schema(engine)
+        try:
+            ensure_schema(engine)
+        except BaseException:
+            engine.dispose()  # a store that cannot be opened keeps no connection open
+            raise
         return cls(engine)
 
     def close(self) -> None:
