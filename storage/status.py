@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from storage.locking import ABANDONED, HOLDER, load_lock_holder, process_alive
 from storage.store import now
 from storage.tables import CHECKPOINTS, CONFLICTS, CONTACTS, LOCAL_CHANGES, RUNS, STATE, WRITES
 from sync.errors import ConfigError
@@ -32,11 +33,15 @@ def load_status(tx: Connection, *, runs: int = 10) -> dict[str, Any]:
     rejected = tx.execute(
         select(WRITES).where(WRITES.c.status != "pending").order_by(WRITES.c.write_id)
     ).mappings()
-    checkpoints: dict[str, str | None] = {
-        name: value for name, value in tx.execute(select(CHECKPOINTS.c.name, CHECKPOINTS.c.value))
+    checkpoints: dict[str, tuple[str | None, str]] = {
+        name: (value, updated_at)
+        for name, value, updated_at in tx.execute(
+            select(CHECKPOINTS.c.name, CHECKPOINTS.c.value, CHECKPOINTS.c.updated_at)
+        )
     }
+    holder = load_lock_holder(tx, checkpoints.get(HOLDER, (None, ""))[0])
     return {
-        "runs": [dict(run) for run in recent],
+        "runs": [_run_as_it_is(dict(run), lock_held=holder is not None) for run in recent],
         "contacts": tx.execute(select(func.count()).select_from(CONTACTS)).scalar_one(),
         "pending_writes": pending,
         "local_changes": _count_unsynced(tx),
@@ -56,9 +61,28 @@ def load_status(tx: Connection, *, runs: int = 10) -> dict[str, Any]:
             }
             for r in rejected
         ],
-        "pull_cursor": checkpoints.get("pull.cursor"),
-        "lock_holder": checkpoints.get("lock.holder"),
-        "daemon": json.loads(daemon) if (daemon := checkpoints.get("daemon")) else None,
+        "pull_cursor": checkpoints.get("pull.cursor", (None, ""))[0],
+        "lock_holder": holder,
+        "daemon": _daemon(*checkpoints.get("daemon", (None, ""))),
+    }
+
+
+def _run_as_it_is(run: dict[str, Any], *, lock_held: bool) -> dict[str, Any]:
+    """A run recorded as running while nobody holds the lock has lost its process."""
+    if run["outcome"] == "running" and not lock_held:
+        return {**run, "outcome": "abandoned", "error": run["error"] or ABANDONED}
+    return run
+
+
+def _daemon(record: str | None, updated_at: str) -> dict[str, Any] | None:
+    """The daemon's last record, with whether its process still runs (None: on another host)."""
+    if not record:
+        return None
+    daemon: dict[str, Any] = json.loads(record)
+    return {
+        **daemon,
+        "running": process_alive(daemon.get("pid"), daemon.get("host")),
+        "last_seen": updated_at,
     }
 
 

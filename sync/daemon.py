@@ -85,6 +85,8 @@ class Daemon:
         self._save_state(last_outcome=outcome)
 
     def _save_state(self, *, last_outcome: str | None) -> None:
+        if self.stop.is_set():  # stopping: the record is cleared, a late tick must not bring it back
+            return
         state: dict[str, Any] = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -95,9 +97,16 @@ class Daemon:
             "consecutive_failures": self.metrics.consecutive_failures,
             "backing_off_until": self.backoff_until.isoformat() if self.backoff_until else None,
         }
+        self._save_record(json.dumps(state))
+
+    def clear_state(self) -> None:
+        """A daemon that stopped cleanly leaves no record: `status` must not show its next run."""
+        self._save_record(None)
+
+    def _save_record(self, record: str | None) -> None:
         try:
             with self.store.write() as tx:
-                self.store.save_checkpoint(tx, "daemon", json.dumps(state))
+                self.store.save_checkpoint(tx, "daemon", record)
         except SyncError as exc:
             log.warning("daemon.state.not_saved", error=str(exc))
 
@@ -144,6 +153,7 @@ def run_daemon(
     daemon.stop.set()
     scheduler.shutdown(wait=False)
     finished = _wait_polling(daemon.idle, STOP_GRACE_SECONDS)
+    daemon.clear_state()
     if server is not None:
         server.shutdown()
     log.info("daemon.stopped", run_in_flight_finished=finished)

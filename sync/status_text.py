@@ -11,31 +11,76 @@ def render_status(report: dict[str, Any]) -> str:
         f"local changes waiting: {report['pending_writes']} pending write(s), "
         f"{report['local_changes']} new row(s) not yet created remotely"
     )
-    daemon = report.get("daemon")
-    if daemon:
-        lines.append(f"daemon: pid {daemon.get('pid')}, next run {daemon.get('next_run')}")
+    if report.get("daemon"):
+        lines.append(daemon_line(report["daemon"]))
+    if report.get("lock_holder"):
+        lines.append(f"lock: held by {report['lock_holder']}")
     lines.append("last runs:")
-    for run in report["runs"] or []:
-        counts = run.get("counts") or {}
-        lines.append(
-            f"  {run['started_at']}  {run['outcome']:<11} run {run['run_id']}  "
-            f"pulled {counts.get('pulled', 0)}, created {counts.get('created', 0)}, "
-            f"updated {counts.get('updated', 0)}, conflicts {counts.get('conflicts', 0)}, "
-            f"rejected {counts.get('rejected', 0)}" + (f"  error: {run['error']}" if run.get("error") else "")
-        )
+    lines.extend(f"  {run_line(run)}" for run in report["runs"] or [])
     if not report["runs"]:
         lines.append("  (none yet)")
     conflicts = report["conflicts"]
-    lines.append(f"conflicts waiting for a person: {len(conflicts)}")
+    lines.append(
+        f"conflicts waiting for a person: {len(conflicts)}"
+        + (" (settle each with `contacts-sync conflicts ID --take local|remote`)" if conflicts else "")
+    )
     for c in conflicts:
         lines.append(
             f"  #{c['conflict_id']} local_id={c['local_id']} {c['field']}: "
             f"local={c['local_value']!r} remote={c['remote_value']!r}"
         )
     rejected = report["rejected_writes"]
-    lines.append(f"rejected writes: {len(rejected)}")
-    for r in rejected:
-        where = "refused before sending" if r["refused_locally"] else f"{r['request']} -> {r['http_status']}"
-        request_id = f" (request_id {r['request_id']})" if r["request_id"] else ""
-        lines.append(f"  #{r['write_id']} local_id={r['local_id']} {where}: {r['error']}{request_id}")
+    lines.append(
+        f"rejected writes: {len(rejected)}"
+        + (" (after fixing the cause, re-queue with `contacts-sync retry WRITE_ID`)" if rejected else "")
+    )
+    lines.extend(f"  {rejection_line(r)}" for r in rejected)
     return "\n".join(lines)
+
+
+def daemon_line(daemon: dict[str, Any]) -> str:
+    who = f"pid {daemon.get('pid')} on {daemon.get('host')}"
+    if daemon.get("running") is False:
+        return f"daemon: not running (last seen {daemon.get('last_seen')}, {who}; it did not stop cleanly)"
+    line = f"daemon: {who}, {daemon.get('schedule')}, next run {daemon.get('next_run')}"
+    if daemon.get("last_outcome"):
+        line += f"; last run {daemon['last_outcome']}"
+    if daemon.get("consecutive_failures"):
+        line += f", {daemon['consecutive_failures']} failure(s) in a row"
+    if daemon.get("backing_off_until"):
+        line += f", backing off: no run before {daemon['backing_off_until']}"
+    return line
+
+
+def run_line(run: dict[str, Any]) -> str:
+    counts = run.get("counts") or {}
+    line = (
+        f"{run['started_at']}  {run['outcome']:<11} run {run['run_id']}  "
+        f"pulled {counts.get('pulled', 0)}, inserted {counts.get('inserted', 0)}, "
+        f"created {counts.get('created', 0)}, updated {counts.get('updated', 0)}, "
+        f"conflicts {counts.get('conflicts', 0)}, rejected {counts.get('rejected', 0)}"
+    )
+    if run["outcome"] == "attention":
+        line += (
+            f"  waiting for a person: {counts.get('open_conflicts', 0)} open conflict(s), "
+            f"{counts.get('waiting_rejections', 0)} rejected or refused write(s)"
+        )
+    if run.get("error"):
+        line += f"  error: {run['error']}"
+    return line
+
+
+def rejection_line(rejection: dict[str, Any]) -> str:
+    """One rejected write, its request, status and request_id said once each."""
+    message = rejection["error"] or ""
+    which = f"write {rejection['write_id']} local_id={rejection['local_id']}"
+    if rejection["refused_locally"]:
+        return f"{which} refused before sending: {message}"
+    request, status, request_id = rejection["request"], rejection["http_status"], rejection["request_id"]
+    # The API client's message already starts with the request and its status, and ends with the
+    # request_id: said here once, in their own places.
+    message = message.removeprefix(f"{request} answered {status}").removeprefix(": ")
+    if request_id:
+        message = message.removesuffix(f" (request_id {request_id})")
+    line = f"{which} {request} -> {status}: {message}"
+    return line + (f" (request_id {request_id})" if request_id else "")

@@ -6,106 +6,26 @@ import ctypes
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sync.lev.sandbox.server import SandboxServer
 from sync.lev.sandbox.testing import running_sandbox
 from tests.conftest import LocalTable
+from tests.e2e.processes import (
+    Cli,
+    created_with,
+    json_events,
+    mid_push,
+    read_until,
+    wait_until,
+    writes_received,
+)
 
 pytestmark = pytest.mark.slow
-
-
-class Cli:
-    """`contacts-sync` as a user runs it: a subprocess with settings in the environment."""
-
-    def __init__(self, sandbox: SandboxServer, database_url: str, **extra_env: str) -> None:
-        self.env = {
-            **os.environ,
-            "CONTACTS_SYNC_API_URL": sandbox.base_url,
-            "CONTACTS_SYNC_API_TOKEN": sandbox.token,
-            "CONTACTS_SYNC_DATABASE_URL": database_url,
-            "CONTACTS_SYNC_RETRY_BASE_DELAY": "0.05",
-            **extra_env,
-        }
-        self.started: list[subprocess.Popen[str]] = []
-
-    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "sync.cli", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sync.cli", *args],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.started.append(process)
-        return process
-
-    def kill_leftovers(self) -> None:
-        """A failed test must not leave its daemon running into the next one."""
-        for process in self.started:
-            if process.poll() is None:
-                process.kill()
-            process.communicate()
-
-    def status(self) -> dict[str, Any]:
-        done = self.run("status", "--json")
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.02)
-
-
-def writes_received(sandbox: SandboxServer) -> int:
-    return len([e for e in sandbox.state.request_log() if e.method in ("POST", "PATCH")])
-
-
-def mid_push(
-    setup: tuple[SandboxServer, Cli, LocalTable],
-    prefix: str,
-    *,
-    count: int,
-    slow_ms: int,
-    command: tuple[str, ...] = ("daemon", "--every", "1h"),
-) -> subprocess.Popen[str]:
-    """`command` started after `count` local inserts, once its first slow write has reached the API."""
-    sandbox, cli, table = setup
-    assert cli.run("sync").returncode == 0
-    for n in range(count):
-        table.insert(contact_type="sponsor", company_id=1, first_name=f"{prefix}{n}")
-    sandbox.state.set_faults(f"slow={slow_ms}@p1/WRITE")
-    process = cli.start(*command)
-    wait_until(lambda: writes_received(sandbox) >= 1)
-    return process
-
-
-def created_with(sandbox: SandboxServer, prefix: str) -> list[str]:
-    names = [c["first_name"] or "" for c in sandbox.state.all_contacts()]
-    return sorted(name for name in names if name.startswith(prefix))
-
-
-def json_events(output: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 
 
 def _finished_runs(table: LocalTable) -> int:
@@ -243,9 +163,10 @@ def test_sigterm_stops_a_one_off_sync_at_its_next_step_with_exit_3(
 def test_sigterm_ends_a_wait_for_the_lock(setup: tuple[SandboxServer, Cli, LocalTable]) -> None:
     """A `sync --wait` queued behind the daemon stops waiting on SIGTERM instead of waiting it out."""
     _, cli, _ = setup
-    daemon = mid_push(setup, "Queued", count=4, slow_ms=3000)
+    daemon = mid_push(setup, "Queued", count=4, slow_ms=15000)
     waiting = cli.start("sync", "--wait", "60")
-    time.sleep(1.5)  # started and waiting for the lock
+    # A fixed sleep lost the race against a slow start on a loaded machine.
+    read_until(waiting, "sync.lock.waiting")
     assert waiting.poll() is None
     waiting.send_signal(signal.SIGTERM)
     output, _ = waiting.communicate(timeout=10)
@@ -278,6 +199,10 @@ def test_repeated_failures_back_off_and_show_in_status(setup: tuple[SandboxServe
     daemon = cli.start("daemon", "--every", "1s")
     wait_until(lambda: _finished_runs(table) >= 1)
     time.sleep(5)
+    # Read directly: a `status` process would take seconds to start, and the daemon runs on meanwhile.
+    daemon_state = json.loads(
+        table.execute("SELECT value FROM checkpoints WHERE name = 'daemon'")[0]["value"]
+    )
     daemon.send_signal(signal.SIGTERM)
     output, _ = daemon.communicate(timeout=15)
     assert daemon.returncode == 0
@@ -286,13 +211,12 @@ def test_repeated_failures_back_off_and_show_in_status(setup: tuple[SandboxServe
     assert 2 <= len(failed) <= 3  # 6 slots, but after 2 failures it waits 2 s, then 4 s
     assert any(e["event"] == "daemon.run.backing_off" for e in events)
     assert "lev_sk_not_the_right_one" not in output
-    daemon_state = cli.status()["daemon"]
     assert daemon_state["consecutive_failures"] >= 2
     assert daemon_state["backing_off_until"]
 
 
 def test_status_json_reports_every_kind_of_entry(setup: tuple[SandboxServer, Cli, LocalTable]) -> None:
-    """status --json lists runs, pending changes, open conflicts, rejected writes and the daemon."""
+    """status --json lists runs, pending changes, open conflicts, rejected writes and the running daemon."""
     sandbox, cli, table = setup
     assert cli.run("sync").returncode == 0
     row = table.execute("SELECT local_id, id FROM contacts WHERE id IS NOT NULL ORDER BY id LIMIT 1")[0]
@@ -305,10 +229,10 @@ def test_status_json_reports_every_kind_of_entry(setup: tuple[SandboxServer, Cli
     table.insert(contact_type="sponsor", company_id=1, first_name="Waiting")
     daemon = cli.start("daemon", "--every", "1h", "--no-run-at-start")
     wait_until(lambda: (cli.status().get("daemon") or {}).get("next_run") is not None)
+    report = cli.status()
     daemon.send_signal(signal.SIGTERM)
     daemon.communicate(timeout=15)
 
-    report = cli.status()
     assert [run["outcome"] for run in report["runs"]] == ["attention", "ok"]
     assert report["runs"][0]["counts"]["conflicts"] == 1
     assert report["local_changes"] == 3  # Rejected, Refused and Waiting have no id yet
