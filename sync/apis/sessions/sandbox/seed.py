@@ -14,11 +14,12 @@ import functools
 import random
 import unicodedata
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 
-from sync.apis.sessions.sandbox.contacts import CONTACT_TYPES, new_record
-from sync.apis.sessions.sandbox.wire import js_stamp
+from sync.apis.sessions.sandbox.contacts import CONTACT_TYPES, new_record, render
+from sync.apis.sessions.sandbox.wire import encode_json
 
 FIRST_NAMES: Final[tuple[str, ...]] = (
     "Sarah", "James", "Zoë", "José", "Łukasz", "Mei", "Priya", "Oluwaseun", "Søren",
@@ -49,10 +50,17 @@ SPAN_SECONDS: Final[int] = 3 * 365 * 24 * 3600
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class SeededContact:
+    id: int
+    email: str
+    rendered: bytes
+
+
 def seed_contacts(
     count: int, seed: int = 0, *, first_id: int = 1, curated: bool = True
-) -> Iterator[dict[str, Any]]:
-    """``count`` contact records with ids from ``first_id`` upwards (gaps included).
+) -> Iterator[SeededContact]:
+    """``count`` rendered contacts with ids from ``first_id`` upwards (gaps included).
 
     ``curated`` starts with the hand-picked cases; later batches leave it off.
     """
@@ -60,50 +68,81 @@ def seed_contacts(
     contact_id = first_id
     skip = 0 if curated else len(CURATED)
     for index in range(count):
-        yield _contact(rng, index + skip, contact_id)
+        if index + skip < len(CURATED):
+            yield _curated(rng, index + skip, contact_id)
+        else:
+            yield _drawn(rng, contact_id)
         contact_id += _pick(rng, (1, 1, 1, 1, 2, 3))
 
 
-def _contact(rng: random.Random, index: int, contact_id: int) -> dict[str, Any]:
+def _curated(rng: random.Random, index: int, contact_id: int) -> SeededContact:
+    created_ms, updated_ms = _stamps_ms(rng)
+    name, mention, local, kind, active, metadata = CURATED[index]
+    fields: dict[str, Any] = {
+        "fullName": name,
+        "mentionName": mention,
+        "email": f"{local}.{contact_id}@example.com",
+        "phone": None,
+        "company": None,
+        "title": None,
+        "department": None,
+        "type": kind,
+        "isActive": active,
+        "metadata": metadata,
+    }
+    record = new_record(contact_id, fields, stamp=_stamp(created_ms))
+    record["updatedAt"] = _stamp(updated_ms)
+    return SeededContact(contact_id, record["email"], render(record))
+
+
+def _drawn(rng: random.Random, contact_id: int) -> SeededContact:
+    """A random contact, rendered from cached JSON fragments: seeding 200,000 must be quick.
+
+    The result equals ``render`` of the same record (a test holds it to that);
+    emails and phones are plain ASCII, so they need no escaping.
+    """
+    created_ms, updated_ms = _stamps_ms(rng)
+    first, last = _pick(rng, FIRST_NAMES), _pick(rng, LAST_NAMES)
+    slug = _ascii_slug(f"{first} {last}")
+    company = _pick(rng, COMPANIES)
+    email = f"{slug}.{contact_id}@{_domain(company)}"
+    mention = _json(slug.replace(".", "")) if rng.random() < 0.6 else "null"
+    number = int(rng.random() * 9_000_000) + 1_000_000
+    phone = f'"+1-555-{number // 10000}-{number % 10000:04d}"' if rng.random() < 0.7 else "null"
+    title, department, kind = _pick(rng, TITLES), _pick(rng, DEPARTMENTS), _pick(rng, CONTACT_TYPES)
+    active = "true" if rng.random() >= 0.05 else "false"
+    score = int(rng.random() * 100)
+    metadata = f'{{"source":"import","score":{score}}}' if rng.random() < 0.3 else "null"
+    text = (
+        f'{{"id":{contact_id},"fullName":{_json(f"{first} {last}")},"mentionName":{mention},'
+        f'"email":"{email}","phone":{phone},"company":{_json(company)},"title":{_json(title)},'
+        f'"department":{_json(department)},"type":"{kind}","isActive":{active},"metadata":{metadata},'
+        f'"createdAt":"{_stamp(created_ms)}","updatedAt":"{_stamp(updated_ms)}"}}'
+    )
+    return SeededContact(contact_id, email, text.encode())
+
+
+def _stamps_ms(rng: random.Random) -> tuple[int, int]:
+    """(createdAt, updatedAt) as milliseconds after ``EPOCH``."""
     created_ms = int(rng.random() * SPAN_SECONDS * 800)
-    updated_ms = created_ms + int(rng.random() * SPAN_SECONDS * 200)
-    if index < len(CURATED):
-        name, mention, local, kind, active, metadata = CURATED[index]
-        fields: dict[str, Any] = {
-            "fullName": name,
-            "mentionName": mention,
-            "email": f"{local}.{contact_id}@example.com",
-            "phone": None,
-            "company": None,
-            "title": None,
-            "department": None,
-            "type": kind,
-            "isActive": active,
-            "metadata": metadata,
-        }
-    else:
-        # _pick and int(random() * n) rather than choice/randrange: seeding 200,000 must be quick.
-        first, last = _pick(rng, FIRST_NAMES), _pick(rng, LAST_NAMES)
-        slug = _ascii_slug(f"{first} {last}")
-        company = _pick(rng, COMPANIES)
-        phone = int(rng.random() * 9_000_000) + 1_000_000
-        fields = {
-            "fullName": f"{first} {last}",
-            "mentionName": slug.replace(".", "") if rng.random() < 0.6 else None,
-            "email": f"{slug}.{contact_id}@{_domain(company)}",
-            "phone": f"+1-555-{phone // 10000}-{phone % 10000:04d}" if rng.random() < 0.7 else None,
-            "company": company,
-            "title": _pick(rng, TITLES),
-            "department": _pick(rng, DEPARTMENTS),
-            "type": _pick(rng, CONTACT_TYPES),
-            "isActive": rng.random() >= 0.05,
-            "metadata": {"source": "import", "score": int(rng.random() * 100)}
-            if rng.random() < 0.3
-            else None,
-        }
-    record = new_record(contact_id, fields, stamp=js_stamp(EPOCH + timedelta(milliseconds=created_ms)))
-    record["updatedAt"] = js_stamp(EPOCH + timedelta(milliseconds=updated_ms))
-    return record
+    return created_ms, created_ms + int(rng.random() * SPAN_SECONDS * 200)
+
+
+def _stamp(ms_after_epoch: int) -> str:
+    """``js_stamp(EPOCH + ms)`` by integer arithmetic, a day's date computed once."""
+    day, ms = divmod(ms_after_epoch, 86_400_000)
+    seconds, ms = divmod(ms, 1000)
+    return f"{_day(day)}T{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.{ms:03d}Z"
+
+
+@functools.cache
+def _day(day: int) -> str:
+    return (EPOCH + timedelta(days=day)).date().isoformat()
+
+
+@functools.cache
+def _json(value: str | None) -> str:
+    return encode_json(value).decode()
 
 
 def _pick(rng: random.Random, values: Sequence[T]) -> T:

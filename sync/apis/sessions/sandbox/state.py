@@ -212,11 +212,13 @@ class SessionsState:
         with self._lock:
             curated = not self._rendered and self._next_id == 1
             ids: list[int] = []
-            for record in seed_contacts(count, seed, first_id=self._next_id, curated=curated):
-                contact_id = record["id"]
-                record["email"] = self._free_email(record["email"])
-                self._emails[email_key(record["email"])] = contact_id
-                self._rendered[contact_id] = render(record)
+            for seeded in seed_contacts(count, seed, first_id=self._next_id, curated=curated):
+                contact_id, rendered = seeded.id, seeded.rendered
+                email = self._free_email(seeded.email)
+                if email != seeded.email:
+                    rendered = render(parse(rendered) | {"email": email})
+                self._emails[email_key(email)] = contact_id
+                self._rendered[contact_id] = rendered
                 self._next_id = contact_id + 1
                 ids.append(contact_id)
             return ids
