@@ -190,3 +190,17 @@ def test_hidden_contact_keeps_its_email_deleted_frees_it(
     assert admin.delete(f"/contacts/{created['id']}").status_code == 200
     again = new_contact(client, email="gone@example.net")
     assert again["id"] > created["id"]
+
+
+def test_lone_surrogates_are_refused_without_a_trace(
+    sandbox: SessionsSandboxServer, client: httpx.Client
+) -> None:
+    """A lone surrogate in a string is 400; in metadata it is a 500; either way the email stays free."""
+    raw = b'{"fullName": "Bad \\ud800", "email": "s@example.net", "type": "client"}'
+    text = client.post("/contacts", content=raw, headers={"Content-Type": "application/json"})
+    assert text.status_code == 400
+    assert text.json()["errors"][0]["field"] == "fullName"
+    raw = b'{"fullName": "A", "email": "s@example.net", "type": "client", "metadata": {"k": "\\udc00"}}'
+    nested = client.post("/contacts", content=raw, headers={"Content-Type": "application/json"})
+    assert nested.status_code == 500
+    assert new_contact(client, email="s@example.net")["email"] == "s@example.net"

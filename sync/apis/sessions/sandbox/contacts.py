@@ -103,6 +103,8 @@ def _problem(name: str, value: Any) -> str | None:
             return f"{name} must be a string"
         if name in REQUIRED_TEXT and not value.strip():
             return f"{name} must not be empty"
+        if not value.isascii() and not _encodable(value):
+            return f"{name} must be valid Unicode text (no lone surrogates)"
     if name == "email" and not _EMAIL.match(value.strip()):
         return "email must be a valid email address"
     if name == "type" and value not in CONTACT_TYPES:
@@ -112,6 +114,14 @@ def _problem(name: str, value: Any) -> str | None:
     if name == "metadata" and not isinstance(value, dict):
         return "metadata must be an object or null"
     return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def new_record(contact_id: int, fields: Mapping[str, Any], *, stamp: str) -> dict[str, Any]:

@@ -184,10 +184,12 @@ class SessionsState:
 
     def _insert(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         contact_id = self._next_id
+        record = new_record(contact_id, fields, stamp=self._stamp())
+        # Rendered before anything is claimed: a value that cannot be encoded leaves no trace.
+        rendered = render(record)
         self._claim_email(fields["email"], contact_id)
         self._next_id += 1
-        record = new_record(contact_id, fields, stamp=self._stamp())
-        self._rendered[contact_id] = render(record)
+        self._rendered[contact_id] = rendered
         return record
 
     def _require(self, contact_id: int) -> dict[str, Any]:
@@ -256,12 +258,14 @@ class SessionsState:
             record = self._require(contact_id)
             effective = {k: v for k, v in checked.items() if record[k] != v}
             if effective:
+                edited = record | effective | {"updatedAt": self._stamp()}
+                rendered = render(edited)
                 if "email" in effective:
                     self._claim_email(effective["email"], contact_id)
                     if email_key(record["email"]) != email_key(effective["email"]):
                         del self._emails[email_key(record["email"])]
-                record |= effective | {"updatedAt": self._stamp()}
-                self._rendered[contact_id] = render(record)
+                record = edited
+                self._rendered[contact_id] = rendered
             return self._admin_view(contact_id, record)
 
     def set_hidden(self, contact_id: int, *, hidden: bool) -> dict[str, Any]:
