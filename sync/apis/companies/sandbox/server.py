@@ -45,6 +45,8 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Python's default (0.9) answers a garbled request line with a bare body and no status line.
+    default_request_version = "HTTP/1.1"
     server_version = "CompaniesSandbox/1"
     timeout = IDLE_KEEPALIVE_SECONDS
     # Headers and body go out in two writes; with Nagle on, delayed ACKs add 40 ms a request.
