@@ -6,8 +6,8 @@ import uuid
 
 import httpx
 
-from sync.apis.companies.sandbox import CompaniesServer
-from tests.companies_sandbox.helpers import listed_ids, parse_ts
+from sync.apis.companies.sandbox import CompaniesServer, CompaniesState, running_sandbox
+from tests.companies_sandbox.helpers import api_client, listed_ids, parse_ts
 
 
 def test_admin_create_edit_delete_show_on_the_api(
@@ -129,3 +129,16 @@ def test_unknown_admin_routes_are_404(admin: httpx.Client) -> None:
     response = admin.get("/nothing")
     assert response.status_code == 404 and "/_admin/nothing" in response.json()["detail"]
     assert admin.put("/faults", content=b"[1]").status_code == 400
+
+
+def test_request_log_keeps_the_last_log_limit_requests() -> None:
+    """With log_limit=3 the log holds the three newest requests, unknown routes included."""
+    state = CompaniesState(companies=1, contacts_per_company=1, log_limit=3)
+    with running_sandbox(state=state) as server, api_client(server) as http:
+        for path in ("/contacts/a", "/contacts/b", "/nowhere", "/contacts/c", "/contacts/d"):
+            http.get(path)
+        assert [(e.seq, e.path) for e in state.request_log()] == [
+            (3, "/nowhere"),
+            (4, "/contacts/c"),
+            (5, "/contacts/d"),
+        ]

@@ -144,6 +144,7 @@ def test_faults_count_only_api_requests_by_scope(
     sandbox.state.set_faults("503@2/GET")
     admin.get("/contacts")
     assert client.get("/nowhere").status_code == 404
+    assert (sandbox.state.request_log()[-1].endpoint, sandbox.state.request_log()[-1].fault) == (None, None)
     assert client.post("/contacts", json=_body(company)).status_code == 201
     assert client.get("/contacts", params={"company_id": company}).status_code == 200
     assert client.get("/contacts", params={"company_id": company}).status_code == 503

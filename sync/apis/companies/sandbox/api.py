@@ -11,7 +11,7 @@ redacted) before the server acts on the outcome.
 
 Unknown paths answer 404 ``{"detail": "Not Found"}`` and a known path with
 another method 405 ``{"detail": "Method Not Allowed"}``, as Starlette does;
-neither is faulted, limited or logged.
+both are logged (endpoint None) but never faulted or rate-limited.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from sync.apis.companies.sandbox.validation import (
     uuid_error,
 )
 from sync.lev.sandbox.envelope import utc_stamp
-from sync.lev.sandbox.faults import Fault
+from sync.lev.sandbox.faults import NO_FAULT, Fault
 from sync.lev.sandbox.requestlog import LoggedRequest, redacted_headers
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class Outcome:
 
     answer: Answer | None
     delay_seconds: float
-    entry: LoggedRequest | None = None
+    entry: LoggedRequest
 
 
 Handler = Callable[[CompaniesState, IncomingRequest, str | None, Mapping[str, str]], Answer]
@@ -102,31 +102,33 @@ def route_of(method: str, path: str) -> tuple[str, str | None] | Answer:
 
 def handle_api(state: CompaniesState, request: IncomingRequest) -> Outcome:
     """Answer one API request and log it."""
-    path, _, query_string = request.target.partition("?")
-    routed = route_of(request.method, path)
-    if isinstance(routed, Answer):
-        return Outcome(routed, state.latency_ms / 1000)
-    template, contact_id = routed
     seq = state.next_seq()
     received_at = utc_stamp(micro=True)
+    path, _, query_string = request.target.partition("?")
     query_lists = parse_qs(query_string, keep_blank_values=True)
-    query = {name: values[0] for name, values in query_lists.items()}
     state.count("api_requests")
-
-    decision = state.decide_fault(request.method)
-    fault = decision.fault
+    routed = route_of(request.method, path)
+    decision = NO_FAULT
     answer: Answer | None
-    if fault is not None and fault.kind in BEFORE_KINDS:
-        answer = _fault_answer(state, fault)
+    if isinstance(routed, Answer):
+        endpoint, answer = None, routed
     else:
-        handler = HANDLERS[(request.method, template)]
-        answer = _guarded(
-            lambda: _limited(state, request, template) or handler(state, request, contact_id, query)
-        )
+        template, contact_id = routed
+        endpoint = f"{request.method} {template}"
+        query = {name: values[0] for name, values in query_lists.items()}
+        decision = state.decide_fault(request.method)
+        fault = decision.fault
+        if fault is not None and fault.kind in BEFORE_KINDS:
+            answer = _fault_answer(state, fault)
+        else:
+            handler = HANDLERS[(request.method, template)]
+            answer = _guarded(
+                lambda: _limited(state, request, template) or handler(state, request, contact_id, query)
+            )
+            if fault is not None:
+                answer = _spoiled(answer, fault)
         if fault is not None:
-            answer = _spoiled(answer, fault)
-    if fault is not None:
-        state.count("faults_injected")
+            state.count("faults_injected")
 
     entry = LoggedRequest(
         seq=seq,
@@ -136,7 +138,7 @@ def handle_api(state: CompaniesState, request: IncomingRequest) -> Outcome:
         query=query_lists,
         headers=redacted_headers(request.headers),
         body=request.body,
-        endpoint=f"{request.method} {template}",
+        endpoint=endpoint,
         status=None if answer is None else answer.status,
         fault=decision.names,
         request_id=None,

@@ -2,8 +2,9 @@
 
 ``CompaniesState`` holds the seeded data, each company's contacts in created
 order, the rate-limit windows, the fault plan, switches (``max_limit``,
-``retry_after_header``, ``latency_ms``) and the request log, all behind one
-lock so the threaded server can call it from any thread. Contact operations
+``retry_after_header``, ``latency_ms``) and the request log (the newest
+``log_limit`` requests with their answers: bounded, for long benchmark runs),
+all behind one lock so the threaded server can call it from any thread. Contact operations
 return rendered JSON bytes or raise ``Refused``; they never touch a socket.
 
 Offsets are live, with no snapshot isolation: a contact created (at its
@@ -77,7 +78,7 @@ class CompaniesState:
         retry_after_header: bool = False,
         latency_ms: int = 0,
         faults: str | Faults | None = None,
-        log_limit: int | None = 10_000,
+        log_limit: int | None = 2_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if len(tokens) > accounts or len(set(tokens)) != len(tokens) or not all(tokens):
