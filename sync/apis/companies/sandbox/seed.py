@@ -12,6 +12,7 @@ contact has the same email as the first company's (someone who moved).
 
 from __future__ import annotations
 
+import functools
 import random
 import unicodedata
 import uuid
@@ -70,6 +71,7 @@ def _domain(name: str) -> str:
     return f"{_ascii(words[0])}{suffix}.com"
 
 
+@functools.cache
 def _ascii(text: str) -> str:
     folded = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in folded if ch.isascii() and ch.isalnum())
@@ -174,4 +176,4 @@ def _contact(draft: dict[str, Any], seq: int) -> Contact:
         updated_at=utc_stamp(draft["updated"]),
         created=created,
         seq=seq,
-    ).render()
+    )

@@ -191,7 +191,7 @@ class CompaniesState:
             updated_at=now_text,
             created=created,
             seq=self._next_seq,
-        ).render()
+        )
         self._next_seq += 1
         self._contacts[contact.id] = contact
         self._place(contact)
@@ -211,7 +211,7 @@ class CompaniesState:
         contact.updated_at = self._stamp()[1]
         if moves:
             self._place(contact)
-        return contact.render(), True
+        return contact.changed(), True
 
     def _remove(self, contact_id: str) -> None:
         contact = self._require(contact_id)
