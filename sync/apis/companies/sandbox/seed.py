@@ -79,7 +79,10 @@ def _ascii(text: str) -> str:
 
 def seed_data(*, accounts: int, companies: int, contacts_per_company: int, seed: int) -> SeededData:
     if accounts < 1 or companies < 0 or contacts_per_company < 0:
-        raise ValueError("need at least one account, and no negative counts")
+        raise ValueError(
+            f"accounts={accounts}, companies={companies}, contacts per company={contacts_per_company}: "
+            "give at least one account, and no negative counts"
+        )
     rng = random.Random(seed)
     company_list = tuple(
         Company(
