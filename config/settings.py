@@ -156,7 +156,10 @@ def _describe_one(error: ErrorDetails, labels: Mapping[str, str], path: str | No
     name = str(error["loc"][0]) if error["loc"] else ""
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        close = difflib.get_close_matches(name, Settings.model_fields, n=1)
+        # A typo, or a flag's short name (`policy` for conflict_policy).
+        close = difflib.get_close_matches(name, Settings.model_fields, n=1) or [
+            known for known in Settings.model_fields if len(name) > 3 and name in known
+        ]
         known = ", ".join(Settings.model_fields)
         hint = f"did you mean {close[0]}?" if close else f"the settings are {known}"
         return f"{path}: {name}: unknown setting; {hint}"
