@@ -27,7 +27,7 @@ from storage.store import Store
 from sync.errors import ConfigError, SyncError
 from sync.logs import configure_logging, masker
 from sync.progress import terminal_progress
-from sync.runner import EXIT_USAGE, exit_code_for, run_once
+from sync.runner import EXIT_ATTENTION, EXIT_OK, EXIT_USAGE, exit_code_for, run_once
 from sync.stopping import run_until_done
 
 log = structlog.get_logger("sync.cli")
@@ -101,8 +101,7 @@ def sync(config_path: str | None, dry_run: bool, wait_seconds: float, **flags: A
     settings = _settings(config_path, **flags)
     store = Store.open(settings.database_url)
     if dry_run:
-        _print_dry_run(settings, store)
-        return
+        sys.exit(_print_dry_run(settings, store))
     # A terminal gets progress bars; a pipe or cron gets only the log lines.
     display = terminal_progress() if sys.stderr.isatty() else contextlib.nullcontext(None)
     with display as progress:
@@ -117,11 +116,13 @@ def sync(config_path: str | None, dry_run: bool, wait_seconds: float, **flags: A
     sys.exit(result.exit_code)
 
 
-def _print_dry_run(settings: Settings, store: Store) -> None:
-    from sync.dry_run import preview_writes
+def _print_dry_run(settings: Settings, store: Store) -> int:
+    from sync.dry_run import preview_run
 
-    for line in preview_writes(store, conflict_policy=settings.conflict_policy):
+    preview = preview_run(store, conflict_policy=settings.conflict_policy)
+    for line in preview.lines:
         click.echo(line)
+    return EXIT_ATTENTION if preview.needs_attention else EXIT_OK
 
 
 @cli.command()

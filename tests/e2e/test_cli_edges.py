@@ -1,7 +1,8 @@
 """The command line at a first user's edges, through real `python -m sync.cli` processes.
 
 Mistyped database URLs, `--version`, the log level's spelling, showing and
-resolving conflicts, re-queueing a write that does not exist.
+resolving conflicts, re-queueing a write that does not exist, what a dry run
+promises.
 """
 
 from __future__ import annotations
@@ -226,3 +227,37 @@ def test_retry_of_a_known_and_an_unknown_write_requeues_neither(sqlite_harness: 
     assert code == 2 and len(err) == 1 and "424242" in err[0], err
     with sqlite_harness.store.read() as tx:
         assert [w["write_id"] for w in load_status(tx)["rejected_writes"]] == [refused["write_id"]]
+
+
+# --- dry run ------------------------------------------------------------------------------
+
+
+def test_dry_run_exits_like_the_real_run_and_lists_local_deletions(sqlite_harness: Harness) -> None:
+    """--dry-run says it did not ask the API, lists deleted rows and refusals, and exits 1 as the run does."""
+    env = cli_env(sqlite_harness)
+    table, sandbox = sqlite_harness.table, sqlite_harness.sandbox
+    code, out, _ = run("sync", "--dry-run", env=env)
+    assert code == 0, out
+    assert "the API was not contacted" in out
+
+    gone = table.execute("SELECT local_id, id FROM contacts ORDER BY id LIMIT 1")[0]
+    table.execute("DELETE FROM contacts WHERE local_id = :local_id", gone)
+    table.insert(contact_type="nobody", company_id=1, first_name="Refused")
+    requests_before = len(sandbox.state.request_log())
+    code, out, _ = run("sync", "--dry-run", env=env)
+    assert len(sandbox.state.request_log()) == requests_before, "the dry run sent a request"
+    assert code == 1, out
+    assert "the API was not contacted" in out
+    assert (
+        f"# contact {gone['id']} (local_id {gone['local_id']}) was deleted locally; the Lev API has no "
+        "DELETE, so nothing is sent and the next pull re-creates the row from the API"
+    ) in out
+    assert "would be refused" in out and "contact_type" in out
+    assert "(exit 1)" in out
+
+    assert sqlite_harness.sync().outcome == "attention"  # what the dry run foretold
+    assert table.execute("SELECT count(*) AS n FROM contacts WHERE id = :id", gone)[0]["n"] == 1
+    code, out, _ = run("sync", "--dry-run", env=env)
+    assert code == 1, out
+    assert "stays refused" in out and "contacts-sync retry" in out
+    assert "was deleted locally" not in out
