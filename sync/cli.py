@@ -27,6 +27,7 @@ from storage.store import Store
 from sync.errors import ConfigError, SyncError
 from sync.logs import configure_logging, masker
 from sync.progress import terminal_progress
+from sync.run_ending import run_ending
 from sync.runner import EXIT_ATTENTION, EXIT_OK, EXIT_USAGE, exit_code_for, run_once
 from sync.stopping import run_until_done
 
@@ -103,7 +104,8 @@ def sync(config_path: str | None, dry_run: bool, wait_seconds: float, **flags: A
     if dry_run:
         sys.exit(_print_dry_run(settings, store))
     # A terminal gets progress bars; a pipe or cron gets only the log lines.
-    display = terminal_progress() if sys.stderr.isatty() else contextlib.nullcontext(None)
+    on_terminal = sys.stderr.isatty()
+    display = terminal_progress() if on_terminal else contextlib.nullcontext(None)
     with display as progress:
         # SIGTERM (systemd, Kubernetes, a cron wrapper's timeout) or Ctrl-C stops the run
         # at its next step, recorded as interrupted (exit 3); a second signal exits at once.
@@ -113,6 +115,11 @@ def sync(config_path: str | None, dry_run: bool, wait_seconds: float, **flags: A
             ),
             on_stop=lambda name: log.warning("sync.stopping", signal=name),
         )
+    # After the display is closed, so no redraw of the bars lands below it. A person at a
+    # terminal gets the gist in plain words, whatever the log level hid or buried.
+    ending = run_ending(result)
+    if on_terminal and ending:
+        click.echo(f"contacts-sync: {ending}", err=True)
     sys.exit(result.exit_code)
 
 

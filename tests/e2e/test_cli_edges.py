@@ -2,7 +2,7 @@
 
 Mistyped database URLs, `--version`, the log level's spelling, showing and
 resolving conflicts, re-queueing a write that does not exist, what a dry run
-promises.
+promises, and the last line a person at a terminal reads (a pseudo-terminal).
 """
 
 from __future__ import annotations
@@ -10,8 +10,11 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -261,3 +264,78 @@ def test_dry_run_exits_like_the_real_run_and_lists_local_deletions(sqlite_harnes
     assert code == 1, out
     assert "stays refused" in out and "contacts-sync retry" in out
     assert "was deleted locally" not in out
+
+
+# --- the last line on a terminal ----------------------------------------------------------
+
+
+def in_terminal(*args: str, env: dict[str, str], stdout_too: bool) -> tuple[int, str, str]:
+    """Run the CLI with stderr on a pseudo-terminal (and stdout too, or on a pipe).
+
+    Returns the exit code, what the terminal showed and what the pipe got.
+    """
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sync.cli", *args],
+        env=env | {"TERM": "xterm-256color"},
+        stdin=subprocess.DEVNULL,
+        stdout=slave if stdout_too else subprocess.PIPE,
+        stderr=slave,
+    )
+    os.close(slave)
+    streams = {master: bytearray()}
+    if process.stdout is not None:
+        streams[process.stdout.fileno()] = bytearray()
+    deadline = time.monotonic() + TIMEOUT
+    open_fds = set(streams)
+    while open_fds and time.monotonic() < deadline:
+        ready, _, _ = select.select(list(open_fds), [], [], 1.0)
+        for fd in ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # EIO: the terminal's other side closed with the process
+                chunk = b""
+            if chunk:
+                streams[fd] += chunk
+            else:
+                open_fds.discard(fd)
+    code = process.wait(timeout=TIMEOUT)
+    os.close(master)
+    piped = bytes(streams.get(process.stdout.fileno(), b"")) if process.stdout is not None else b""
+    if process.stdout is not None:
+        process.stdout.close()
+    return code, bytes(streams[master]).decode(errors="replace"), piped.decode(errors="replace")
+
+
+def after_last(text: str, marker: str) -> str:
+    return text[text.rindex(marker) + len(marker) :]
+
+
+def test_a_failed_run_ends_with_one_plain_line_on_the_terminal(sqlite_harness: Harness) -> None:
+    """On a terminal a 401 ends with one plain stderr line, what failed and what to do, after the bars."""
+    env = cli_env(sqlite_harness, CONTACTS_SYNC_API_TOKEN="lev_sk_not_the_right_one")
+    code, terminal, piped = in_terminal("sync", env=env, stdout_too=False)
+    assert code == 3, terminal + piped
+    assert "contacts pulled" in terminal, "the progress bars were not shown"
+    last = "contacts-sync: the sync failed (run "
+    assert last in terminal and last not in piped
+    line, _, rest = after_last(terminal, last).partition("\n")
+    assert "answered 401" in line and "check CONTACTS_SYNC_API_TOKEN" in line
+    assert rest.strip() == "", f"something was drawn after the last line: {rest!r}"
+    assert terminal.index("contacts pulled") < terminal.rindex(last)
+
+
+def test_an_attention_run_says_so_even_when_the_log_level_hides_the_summary(sqlite_harness: Harness) -> None:
+    """With --log-level warning, a run leaving a conflict still ends with one plain line naming it."""
+    held_conflict(sqlite_harness)
+    env = cli_env(sqlite_harness)
+    code, terminal, _ = in_terminal(
+        "sync", "--policy", "manual", "--log-level", "warning", env=env, stdout_too=True
+    )
+    assert code == 1, terminal
+    last = "contacts-sync: the sync finished, but 1 conflict(s) (`contacts-sync conflicts`)"
+    assert last in terminal, terminal
+    line, _, rest = after_last(terminal, last).partition("\n")
+    assert "`contacts-sync status` shows them" in line
+    assert rest.strip() == "", f"something was drawn after the last line: {rest!r}"
+    assert "sync.run.finished" not in terminal
