@@ -129,6 +129,13 @@ def save_rejections_forgotten(tx: Connection, write_ids: list[int] | None) -> in
     if write_ids is not None:
         query = query.where(WRITES.c.write_id.in_(write_ids))
     forgotten = tx.execute(query).all()
+    unknown = sorted(set(write_ids or ()) - {write_id for write_id, _ in forgotten})
+    if unknown:
+        listed = ", ".join(map(str, unknown))
+        raise ConfigError(
+            f"no rejected or refused write {listed}; nothing was re-queued. "
+            "`contacts-sync status` lists the waiting ones with their write ids"
+        )
     if forgotten:
         tx.execute(delete(WRITES).where(WRITES.c.write_id.in_([w for w, _ in forgotten])))
         tx.execute(insert(LOCAL_CHANGES), [{"local_id": local_id} for _, local_id in forgotten])

@@ -567,6 +567,9 @@ CLI_CASES: dict[str, CliCase] = {
     "database-url-unsupported": CliCase(
         {"CONTACTS_SYNC_DATABASE_URL": "mysql://u@localhost/db"}, 2, "CONTACTS_SYNC_DATABASE_URL"
     ),
+    "database-url-flag-unsupported": CliCase(
+        {}, 2, "contacts-sync: --database-url: mysql://", args=("sync", "--database-url", "mysql://u@h/db")
+    ),
     "config-not-toml": CliCase(
         {"CONTACTS_SYNC_CONFIG": "{dir}/config.toml"}, 2, "config.toml", toml("a = [")
     ),
