@@ -102,6 +102,14 @@ def match_route(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
     return None
 
 
+def allowed_methods(path: str) -> list[str]:
+    """The methods some route answers on ``path`` (empty for an unknown path)."""
+    if not path.startswith(API_PATH_PREFIX):
+        return []
+    relative = path[len(API_PATH_PREFIX) :]
+    return sorted({route.method for route in ROUTES if route.pattern.match(relative)})
+
+
 def handle_api(state: SandboxState, request: IncomingRequest) -> Outcome:
     """Answer one request under ``/api/external/v2`` and log it."""
     seq = state.next_seq()
@@ -169,6 +177,14 @@ def _answer(
 ) -> Reply:
     if route is None:
         path = request.target.partition("?")[0]
+        allowed = allowed_methods(path)
+        if allowed:
+            return failure(
+                405,
+                f"Method {request.method} is not allowed on {path}; use {', '.join(allowed)}",
+                headers={"Allow": ", ".join(allowed)},
+                error_type="method_not_allowed",
+            )
         raise Rejected(404, f"No route for {request.method} {path}")
     if route.endpoint == "GET /health":
         return success({"status": "ok"})

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Final, TextIO
@@ -82,6 +83,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._dispatch()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Protocol errors get the JSON error envelope too, never http.server's HTML page."""
+        if code == HTTPStatus.NOT_IMPLEMENTED:
+            # http.server's answer to a method with no do_* handler (OPTIONS, FOO...): route it
+            # like any request instead, so it is logged and answered 405 with an Allow header.
+            self._dispatch()
+            return
+        self.close_connection = True
+        # A request line it could not parse leaves http.server at HTTP/0.9, which has no status
+        # line or headers: answer as HTTP/1.1 so the client can read the error.
+        self.request_version = self.protocol_version
+        self._send(failure(code, message or HTTPStatus(code).phrase))
 
     def log_message(self, format: str, *args: object) -> None:
         logger.debug("sandbox.http " + format, *args)
@@ -158,7 +172,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     def _drop(self) -> None:
         # No status line, no headers: the client sees the connection close mid-request.

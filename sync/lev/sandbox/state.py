@@ -398,5 +398,5 @@ class SandboxState:
                 raise Rejected(400, "contact_types must be a non-empty list of contact types")
             cleaned["contact_types"] = list(dict.fromkeys(types))
         if "phones" in changes:
-            cleaned["phones"] = normalise_phones(changes["phones"], new_id=self._phone_id)
+            cleaned["phones"] = normalise_phones(changes["phones"], new_id=self._phone_id, nulls_allowed=True)
         return cleaned
