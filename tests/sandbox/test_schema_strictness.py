@@ -93,4 +93,3 @@ def test_a_malformed_request_line_gets_the_json_envelope(sandbox: SandboxServer)
     assert head.startswith(b"HTTP/1.1 505 ")
     assert b"Content-Type: application/json" in head
     assert b'"status":505' in body and b"<html" not in body.lower()
-
