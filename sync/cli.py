@@ -200,7 +200,14 @@ def retry(config_path: str | None, write_ids: tuple[int, ...], **flags: Any) -> 
 @click.option("--every", metavar="DURATION", help="Run every 30s, 5m, 1h, 1h30m ...")
 @click.option("--cron", metavar="EXPRESSION", help="Run on a crontab schedule, e.g. '*/15 * * * *' (UTC).")
 @click.option("--no-run-at-start", is_flag=True, help="Wait for the first slot instead of running at once.")
-@click.option("--health-port", type=int, default=None, help="Serve /healthz and /metrics on this port.")
+@click.option(
+    "--health-port",
+    type=int,
+    default=None,
+    envvar="CONTACTS_SYNC_HEALTH_PORT",
+    show_envvar=True,
+    help="Serve /healthz and /metrics on this port.",
+)
 @click.option("--health-host", default="127.0.0.1", show_default=True)
 def daemon(
     config_path: str | None,
