@@ -249,11 +249,19 @@ def daemon(
 )
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--token", default=None, help="Token to accept (default: a new one, printed).")
-def sandbox(**options: Any) -> None:
+@click.option(
+    "--ignore-filters",
+    is_flag=True,
+    help="Ignore filter[...] on GET /contacts, like a server without filters.",
+)
+@click.option("--reject-filters", is_flag=True, help="Answer 400 to filter[...] on GET /contacts.")
+def sandbox(ignore_filters: bool, reject_filters: bool, **options: Any) -> None:
     """Serve a local Lev contacts API sandbox on loopback until stopped."""
     from sync.lev.sandbox.server import serve
 
-    serve(**options)
+    if ignore_filters and reject_filters:
+        raise click.UsageError("--ignore-filters and --reject-filters exclude each other")
+    serve(**options, filter_mode="ignore" if ignore_filters else "reject" if reject_filters else "apply")
 
 
 @cli.command()

@@ -26,6 +26,7 @@ from sync.lev.fields import API_PATH_PREFIX
 from sync.lev.sandbox.admin import ADMIN_PREFIX, handle_admin
 from sync.lev.sandbox.api import IncomingRequest, handle_api
 from sync.lev.sandbox.envelope import Reply, failure
+from sync.lev.sandbox.filters import FilterMode
 from sync.lev.sandbox.state import SandboxState
 
 logger = logging.getLogger(__name__)
@@ -122,6 +123,9 @@ class _Handler(BaseHTTPRequestHandler):
         if outcome.reply is None:
             self._drop()
             return
+        if outcome.byte_delay_seconds > 0:
+            self._send_trickled(outcome.reply, outcome.byte_delay_seconds)
+            return
         self._send(outcome.reply)
 
     def _read_body(self) -> bytes | None:
@@ -174,6 +178,27 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+
+    def _send_trickled(self, reply: Reply, byte_delay: float) -> None:
+        """The trickle fault: status line, headers and body one byte at a time, ``byte_delay`` apart."""
+        self.close_connection = True
+        data = reply.encoded()
+        lines = [
+            f"{self.protocol_version} {reply.status} {HTTPStatus(reply.status).phrase}",
+            f"Server: {self.version_string()}",
+            f"Date: {self.date_time_string()}",
+            f"Content-Type: {reply.content_type}",
+            f"Content-Length: {len(data)}",
+            *(f"{name}: {value}" for name, value in reply.headers.items()),
+            "Connection: close",
+        ]
+        self.log_request(reply.status)
+        wire = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data
+        # The client giving up (or stop()) closes the socket; the next write fails and ends this.
+        with contextlib.suppress(OSError):
+            for index in range(len(wire)):
+                self.wfile.write(wire[index : index + 1])
+                time.sleep(byte_delay)
 
     def _drop(self) -> None:
         # No status line, no headers: the client sees the connection close mid-request.
@@ -267,6 +292,7 @@ def serve(
     *,
     host: str = "127.0.0.1",
     read_only_token: str | None = None,
+    filter_mode: FilterMode = "apply",
     stop: threading.Event | None = None,
     out: TextIO | None = None,
 ) -> None:
@@ -284,6 +310,7 @@ def serve(
         faults=faults,
         token=token,
         read_only_token=read_only_token,
+        filter_mode=filter_mode,
     )
     stop_event = stop or threading.Event()
     stream = out or sys.stdout
