@@ -247,7 +247,14 @@ def retry(config_path: str | None, write_ids: tuple[int, ...], **flags: Any) -> 
 @click.option("--every", metavar="DURATION", help="Run every 30s, 5m, 1h, 1h30m ...")
 @click.option("--cron", metavar="EXPRESSION", help="Run on a crontab schedule, e.g. '*/15 * * * *' (UTC).")
 @click.option("--no-run-at-start", is_flag=True, help="Wait for the first slot instead of running at once.")
-@click.option("--health-port", type=int, default=None, help="Serve /healthz and /metrics on this port.")
+@click.option(
+    "--health-port",
+    type=int,
+    default=None,
+    envvar="CONTACTS_SYNC_HEALTH_PORT",
+    show_envvar=True,
+    help="Serve /healthz and /metrics on this port.",
+)
 @click.option("--health-host", default="127.0.0.1", show_default=True)
 def daemon(
     config_path: str | None,
@@ -289,11 +296,19 @@ def daemon(
 )
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--token", default=None, help="Token to accept (default: a new one, printed).")
-def sandbox(**options: Any) -> None:
+@click.option(
+    "--ignore-filters",
+    is_flag=True,
+    help="Ignore filter[...] on GET /contacts, like a server without filters.",
+)
+@click.option("--reject-filters", is_flag=True, help="Answer 400 to filter[...] on GET /contacts.")
+def sandbox(ignore_filters: bool, reject_filters: bool, **options: Any) -> None:
     """Serve a local Lev contacts API sandbox on loopback until stopped."""
     from sync.lev.sandbox.server import serve
 
-    serve(**options)
+    if ignore_filters and reject_filters:
+        raise click.UsageError("--ignore-filters and --reject-filters exclude each other")
+    serve(**options, filter_mode="ignore" if ignore_filters else "reject" if reject_filters else "apply")
 
 
 @cli.command()
