@@ -21,7 +21,7 @@ import structlog
 from storage.store import MergedContact, SavedWrite, Store
 from sync.errors import FatalError, Interrupted, InvalidResponse, RequestRejected, SafetyStop
 from sync.merge import POLICIES, merge_contact
-from sync.paging import IdSet, Paginator
+from sync.paging import EndlessWalk, IdSet, Paginator
 from sync.plan import PreparedWrite, Rejection, Write, canonical_json, plan_row
 from sync.progress import NoProgress, RunProgress
 from sync.remote import Page, Remote
@@ -113,7 +113,13 @@ class Engine:
                         f"{what}: contact {contact['id']} was already listed on an earlier page",
                         request_id=page.request_id,
                     )
-            paginator.advance(page, what=what)
+            try:
+                paginator.advance(page, what=what)
+            except EndlessWalk:
+                # Resuming such a walk would only pile up more of it: the next run starts over.
+                with self.store.write() as tx:
+                    self.store.save_checkpoint(tx, PULL_CURSOR, None)
+                raise
             self._save_page(page, paginator.cursor)
         if whole_walk:
             self._flag_missing(seen)
