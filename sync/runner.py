@@ -21,7 +21,7 @@ from storage.store import Store
 from sync.engine import Engine, EngineOptions
 from sync.errors import ConfigError, Interrupted, LockHeld, RetryableError, SyncError
 from sync.lev.client import LevClient, open_http
-from sync.logs import masker
+from sync.logs import MASK, masker
 from sync.pacing import RateBudget, SlidingWindowPacer, budget_for_tier, budget_from_me
 from sync.progress import RunProgress
 from sync.retrying import RetryBudget, RetryPolicy
@@ -183,15 +183,16 @@ def run_once(
             outcome, error = "interrupted", str(exc)
         except SyncError as exc:
             outcome, error = "failed", str(exc)
-        except Exception as exc:  # a bug: the run is recorded as failed, the traceback goes on up
-            with contextlib.suppress(SyncError):
-                store.save_run_finished(
-                    run_id,
-                    outcome="failed",
-                    counts=engine.counts.as_dict(),
-                    error=f"internal error ({type(exc).__name__}); the log has the traceback",
-                )
-            raise
+        except Exception as exc:  # a bug: a failed run (exit 3) like any other, the traceback in the log
+            log.error("sync.run.crashed", exc_info=True)
+            said = str(exc).splitlines()[0][:300] if str(exc) else ""
+            for secret in masker.secrets:  # the message goes to the runs table too
+                said = said.replace(secret, MASK)
+            outcome = "failed"
+            error = (
+                f"internal error ({type(exc).__name__}{': ' + said if said else ''}); the log has the "
+                "traceback: please report it. Each step commits on its own, so the next run goes on"
+            )
         finally:
             client_stats = client.stats
             save_pacer(store, pacer)

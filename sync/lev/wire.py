@@ -33,8 +33,11 @@ from sync.lev.fields import (
 )
 from sync.plan import PreparedWrite, Refusal, canonical_json
 from sync.remote import Page
+from sync.values import text_problem
 
-MAX_TEXT_LENGTH = 65_536  # a longer string from the API is a broken answer, not a name
+# A longer string from the API is a broken answer, not a name; so a longer local one is
+# refused before it is sent, or its own answer would be refused.
+MAX_TEXT_LENGTH = 65_536
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _NOT_PATCHABLE_YET = {"email": "the Lev API does not support changing a contact's email yet (it answers 409)"}
 
@@ -108,7 +111,13 @@ def _wire_value(name: str, value: Any) -> tuple[Any, str | None]:
         if value is None:
             return "", None
         if not isinstance(value, str):
-            return None, f"{name} must be text, not {type(value).__name__} {value!r}"
+            return None, f"{name} must be text, not {type(value).__name__} {value!r:.80}"
+        unstorable = text_problem(value)
+        if unstorable:
+            return None, f"{name} {unstorable}: {value!r:.80}"
+        # The answer would echo it back, and an answer's check refuses longer text.
+        if len(value) > MAX_TEXT_LENGTH:
+            return None, f"{name} has {len(value):,} characters; the API takes at most {MAX_TEXT_LENGTH:,}"
         if name == "email" and value and not _EMAIL.match(value):
             return None, f"email {value!r} is not an email address"
         return value, None
@@ -119,7 +128,11 @@ def _wire_value(name: str, value: Any) -> tuple[Any, str | None]:
             return value, None
         return None, f"{name} must be true or false, not {value!r}"
     if name == "phones":
-        return _wire_phones(value)
+        phones, problem = _wire_phones(value)
+        unstorable = None if problem else text_problem(phones)
+        if unstorable:
+            return None, f"phones {unstorable}: {value!r:.80}"
+        return phones, problem
     return None, f"{name} cannot be written through the API"
 
 
