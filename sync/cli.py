@@ -334,9 +334,7 @@ def _confirm(yes: bool, question: str) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
-        raise ConfigError(
-            f"{question} needs a confirmation: pass --yes (no terminal to ask on); nothing was changed"
-        )
+        raise ConfigError(f"no terminal to ask {question!r} on: pass --yes to confirm; nothing was changed")
     if not click.confirm(question, default=False):
         raise ConfigError("not confirmed; nothing was changed")
 

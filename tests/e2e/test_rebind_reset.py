@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +45,7 @@ def test_rebind_moves_the_store_to_the_same_account_at_a_new_url(tmp_path: Path)
             old, new = old_url.base_url, new_url.base_url
         title = old_url.state.contact(row["id"])["title"]  # type: ignore[index]
     assert refused.returncode == 2 and "contacts-sync rebind" in refused.stderr
-    assert unconfirmed.returncode == 2 and "pass --yes" in unconfirmed.stderr
+    assert unconfirmed.returncode == 2 and "no terminal to ask 'Rebind the store?' on" in unconfirmed.stderr
     assert json.loads(binding_before[0]["value"])["base_url"] == old
     assert rebound.returncode == 0, rebound.stderr
     assert f"  from lev account 'Sandbox Account (sandbox)' (id 56) at {old}" in rebound.stdout
@@ -128,3 +132,33 @@ def test_reset_of_a_postgresql_store_needs_yes(database_url: str) -> None:
     assert "kept in" not in confirmed.stdout
     assert emptied["contacts"] == [] and emptied["sync_state"] == []
     assert not [c for c in emptied["checkpoints"] if c["name"] == "binding"]
+
+
+@pytest.mark.parametrize(("answer", "code"), [("y", 0), ("n", 2)])
+def test_rebind_on_a_terminal_asks_and_does_only_what_was_answered(
+    tmp_path: Path, answer: str, code: int
+) -> None:
+    """On a terminal rebind asks first: yes rebinds, no leaves the binding as it was."""
+    database_url = f"sqlite:///{tmp_path / 'contacts.db'}"
+    table = LocalTable(database_url)
+    with two_accounts() as (alpha, beta):
+        assert run_cli(cli_env(alpha, database_url), "sync").returncode == 0
+        controller, terminal = pty.openpty()
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "sync.cli", "rebind"],
+                env=cli_env(beta, database_url),
+                stdin=terminal,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            os.write(controller, f"{answer}\n".encode())
+            out, err = process.communicate(timeout=120)
+        finally:
+            os.close(controller)
+            os.close(terminal)
+    record = json.loads(table.execute("SELECT value FROM checkpoints WHERE name = 'binding'")[0]["value"])
+    assert process.returncode == code, out + err
+    assert "Rebind the store? [y/N]" in out
+    assert record["account_id"] == ("2002" if answer == "y" else "1001")
