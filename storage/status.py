@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from storage.binding import binding_report
 from storage.store import now
 from storage.tables import CHECKPOINTS, CONFLICTS, CONTACTS, LOCAL_CHANGES, RUNS, STATE, WRITES
 from sync.errors import ConfigError
@@ -59,6 +60,7 @@ def load_status(tx: Connection, *, runs: int = 10) -> dict[str, Any]:
         "pull_cursor": checkpoints.get("pull.cursor"),
         "lock_holder": checkpoints.get("lock.holder"),
         "daemon": json.loads(daemon) if (daemon := checkpoints.get("daemon")) else None,
+        **binding_report(tx),  # "store" (where it is) and "account" (whose it is)
     }
 
 

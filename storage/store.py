@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 
 from storage.database import create_store_engine, read_transaction, write_transaction
+from storage.location import open_existing_engine
 from storage.migrations import ensure_schema
 from storage.tables import CHECKPOINTS, CONFLICTS, CONTACTS, LOCAL_CHANGES, RUNS, STATE, WRITES
 from sync.links import Links
@@ -103,6 +104,18 @@ class Store:
     def open(cls, url: str) -> Store:
         engine = create_store_engine(url)
         ensure_schema(engine)
+        return cls(engine)
+
+    @classmethod
+    def open_existing(cls, url: str, *, migrate: bool = True) -> Store:
+        """Open the store at `url` without ever creating one (commands that read it).
+
+        Raises NoStore (exit 2) when there is none: a missing SQLite file or folder, a
+        database without contacts-sync's tables. `migrate=False` leaves the schema as it is.
+        """
+        engine = open_existing_engine(url)
+        if migrate:
+            ensure_schema(engine)
         return cls(engine)
 
     def close(self) -> None:

@@ -138,7 +138,7 @@ def _print_dry_run(settings: Settings, store: Store) -> int:
 def status(config_path: str | None, as_json: bool, **flags: Any) -> None:
     """Show recent runs, pending changes, conflicts and rejected writes."""
     settings = _settings(config_path, **flags)
-    store = Store.open(settings.database_url)
+    store = Store.open_existing(settings.database_url)
     with store.read() as tx:
         report = load_status(tx)
     if as_json:
@@ -175,7 +175,7 @@ def conflicts(
     if take is not None and value is not None:
         raise ConfigError("give one of --take local|remote or --value VALUE, not both")
     settings = _settings(config_path, **flags)
-    store = Store.open(settings.database_url)
+    store = Store.open_existing(settings.database_url)
     if conflict_id is None:
         with store.read() as tx:
             rows = load_conflicts(tx, include_settled=show_all)
@@ -236,7 +236,7 @@ def _print_conflicts(rows: list[dict[str, Any]], conflict_id: int | None, *, as_
 def retry(config_path: str | None, write_ids: tuple[int, ...], **flags: Any) -> None:
     """Re-queue rejected writes (all, or WRITE_IDS) after the cause was fixed."""
     settings = _settings(config_path, **flags)
-    store = Store.open(settings.database_url)
+    store = Store.open_existing(settings.database_url)
     with store.write() as tx:
         count = save_rejections_forgotten(tx, list(write_ids) or None)
     click.echo(f"{count} rejected write(s) re-queued; the next sync plans them afresh")
@@ -318,6 +318,87 @@ def demo(workdir: str) -> None:
     from sync.demo import run_demo
 
     sys.exit(run_demo(workdir))
+
+
+@cli.command()
+@_settings_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, for scripts.")
+def check(config_path: str | None, as_json: bool, **flags: Any) -> None:
+    """Test the token, the API and the store, changing nothing (exit 0: a sync would start)."""
+    from sync.checkup import render_checkup, run_checkup
+
+    settings = _settings(config_path, **flags)
+    if as_json:  # stdout carries one JSON document; the report holds what the log lines would say
+        configure_logging(level="CRITICAL")
+    report = run_checkup(settings)
+    click.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else render_checkup(report))
+    sys.exit(report["exit_code"])
+
+
+@cli.command()
+@_settings_options
+@click.option("--yes", is_flag=True, help="Rebind without asking.")
+def rebind(config_path: str | None, yes: bool, **flags: Any) -> None:
+    """Bind the store to the account the token reaches now: the same account, renamed or at a new URL."""
+    from storage.binding import load_binding
+    from storage.location import store_location
+    from sync.binding import save_rebind
+    from sync.identity import Verdict, compared, described, rebind_preview
+    from sync.runner import build_client
+
+    settings = _settings(config_path, **flags)
+    store = Store.open_existing(settings.database_url)
+    with contextlib.closing(build_client(settings)) as client:
+        current = client.fetch_identity()
+    with store.read() as tx:
+        bound = load_binding(tx)
+    if compared(bound, current) is Verdict.SAME:
+        click.echo(f"the store already belongs to {described(current)}; nothing to do")
+        return
+    click.echo("\n".join(rebind_preview(bound, current, store_location(store.engine))))
+    _confirm(yes, "Rebind the store?")
+    run_id = save_rebind(store, current)
+    click.echo(f"rebound (recorded as run {run_id}); the next sync goes to {described(current)}")
+
+
+@cli.command()
+@_settings_options
+@click.option("--yes", is_flag=True, help="Reset without asking (required for PostgreSQL).")
+def reset(config_path: str | None, yes: bool, **flags: Any) -> None:
+    """Empty the store so that the next sync starts from scratch (SQLite: a copy is kept beside it)."""
+    from storage.location import sqlite_file, store_location
+    from storage.locking import sync_lock
+    from storage.reset import load_reset_summary, save_sqlite_backup, save_store_emptied
+
+    settings = _settings(config_path, **flags)
+    store = Store.open_existing(settings.database_url)
+    with store.read() as tx:
+        summary = load_reset_summary(tx)
+    click.echo(
+        f"reset the store {store_location(store.engine)}: drop its {summary['contacts']} contact row(s) "
+        f"({summary['created_locally']} created locally and never pushed), {summary['pending_writes']} "
+        f"pending write(s), {summary['rejected_writes']} rejected write(s), {summary['open_conflicts']} open "
+        "conflict(s) and the account it belongs to; the next sync pulls everything afresh"
+    )
+    is_sqlite = sqlite_file(store.engine.url) is not None
+    if not is_sqlite:
+        _confirm(yes, "Reset the store? Nothing is kept")
+    with sync_lock(store):
+        backup = save_sqlite_backup(store.engine) if is_sqlite else None
+        with store.write() as tx:
+            run_id = save_store_emptied(tx, summary=summary, backup=backup)
+    kept = f"; the store as it was is kept in {backup}" if backup else ""
+    click.echo(f"reset done (recorded as run {run_id}){kept}")
+
+
+def _confirm(yes: bool, question: str) -> None:
+    """--yes, or a yes typed on a terminal; a script without --yes changes nothing."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ConfigError(f"no terminal to ask {question!r} on: pass --yes to confirm; nothing was changed")
+    if not click.confirm(question, default=False):
+        raise ConfigError("not confirmed; nothing was changed")
 
 
 def main() -> None:

@@ -26,10 +26,11 @@ from sync.errors import (
     RequestRejected,
     ServerUnavailable,
 )
+from sync.lev.account import identity_from_me
 from sync.lev.fields import CONTACTS_PATH, PAGE_LIMIT_MAX
 from sync.lev.wire import LevWireRules, decode_body, error_for, parse_contact, parse_page
 from sync.plan import PreparedWrite
-from sync.remote import Page, RequestStats
+from sync.remote import AccountIdentity, Page, RequestStats
 from sync.retrying import RetryBudget, RetryPolicy, call_with_retries
 
 log = structlog.get_logger("sync.http")
@@ -140,6 +141,18 @@ class LevClient:
             log.info("http.discovery.unavailable", error=str(exc))
             return None
         return me
+
+    def fetch_identity(self) -> AccountIdentity:
+        """`GET /me`, retried like any read: the account this token reaches at this base URL."""
+        base_url = str(self._http.base_url)
+
+        def parse(raw: bytes, *, what: str) -> tuple[AccountIdentity, str | None]:
+            body, request_id = decode_body(raw, what=what)
+            data = body.get("data")
+            return identity_from_me(data, base_url=base_url, what=what, request_id=request_id), request_id
+
+        identity: AccountIdentity = self._with_retries(lambda: self._call("GET", "/me", "GET /me", parse))
+        return identity
 
     def send_write(self, request: PreparedWrite, idempotency_key: str) -> dict[str, Any]:
         what = f"{request.method} {request.path}"

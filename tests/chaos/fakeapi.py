@@ -50,6 +50,10 @@ class Request:
 
 Responder = Callable[[Request], Answer]
 NOT_FOUND = Answer.json({"request_id": "req-fake-404", "error": {"status": 404, "message": "No route"}}, 404)
+# Every run first asks whose account it reaches; a test about /me answers it its own way.
+ME = Answer.json(
+    {"request_id": "req-fake-me", "data": {"account": {"id": 1, "slug": "fake", "name": "Fake Account"}}}
+)
 
 
 def route_of(method: str, path: str) -> str:
@@ -101,7 +105,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.lock = threading.Lock()
-        self.routes: dict[str, Responder] = {}
+        self.routes: dict[str, Responder] = {"GET /me": lambda _request: ME}
         self.requests: list[Request] = []
 
     def handle_error(self, request: Any, client_address: Any) -> None:

@@ -80,6 +80,8 @@ class SandboxState:
         token: str | None = None,
         read_only_token: str | None = None,
         account_id: int = DEFAULT_ACCOUNT_ID,
+        account_slug: str = "sandbox",
+        account_name: str = "Sandbox Account",
         retry_after_header: bool = False,
         filter_mode: FilterMode = "apply",
         clock: Callable[[], float] = time.monotonic,
@@ -88,6 +90,9 @@ class SandboxState:
             raise ValueError("contacts must not be negative")
         self._lock = threading.RLock()
         self.account_id = account_id
+        # Two sandboxes with other ids and names are two accounts (a store is bound to one).
+        self.account_slug = account_slug
+        self.account_name = account_name
         self.token = token or generated_token()
         self.read_only_token = read_only_token
         self.tier = tier
@@ -233,8 +238,8 @@ class SandboxState:
                 "user": {"id": 1001, "email": "sandbox.user@example.com", "name": "Sandbox User"},
                 "account": {
                     "id": self.account_id,
-                    "name": "Sandbox Account",
-                    "slug": "sandbox",
+                    "name": self.account_name,
+                    "slug": self.account_slug,
                     "account_type": "brokerage",
                 },
                 "profile": {},
