@@ -74,6 +74,7 @@ def build_client(
         token=token,
         origin_app=settings.origin_app,
         timeout=settings.timeout_seconds,
+        stop=stop,
         transport=transport,
     )
 

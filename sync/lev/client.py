@@ -1,7 +1,8 @@
 """The Lev contacts API over HTTP: a thin shell around `wire.py`.
 
 Every request is paced, logged once (method, path, status, duration,
-request_id, never a header), and retried through the one retry loop; httpx's
+request_id, never a header), limited to `timeout` seconds in all and ended by a
+shutdown (`sync.transport`), and retried through the one retry loop; httpx's
 exceptions become the product's here and nowhere else.
 """
 
@@ -20,6 +21,7 @@ import structlog
 from sync.errors import (
     AuthError,
     FatalError,
+    Interrupted,
     InvalidResponse,
     NetworkError,
     RateLimited,
@@ -31,6 +33,7 @@ from sync.lev.wire import LevWireRules, decode_body, error_for, parse_contact, p
 from sync.plan import PreparedWrite
 from sync.remote import Page, RequestStats
 from sync.retrying import RetryBudget, RetryPolicy, call_with_retries
+from sync.transport import DeadlineTransport, RequestDeadlineExceeded
 
 log = structlog.get_logger("sync.http")
 
@@ -52,9 +55,13 @@ def open_http(
     origin_app: str,
     timeout: float = 30.0,
     verify: bool = True,
+    stop: threading.Event | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> httpx.Client:
-    """An httpx client with the Lev headers and explicit timeouts (never unbounded)."""
+    """An httpx client with the Lev headers, never unbounded: `timeout` is the most one
+    request may take in all (connect, send, wait, read the whole answer) and per read;
+    connecting gets at most 10 s of it. Setting `stop` ends a request in flight.
+    A given `transport` (tests) replaces all of that."""
     return httpx.Client(
         base_url=base_url.rstrip("/"),
         headers={
@@ -64,7 +71,7 @@ def open_http(
         },
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         verify=verify,
-        transport=transport,
+        transport=transport or DeadlineTransport(seconds=timeout, stop=stop, verify=verify),
         follow_redirects=False,
         trust_env=False,
     )
@@ -211,9 +218,15 @@ class LevClient:
         started = time.monotonic()
         try:
             response = self._http.request(method, path, params=params, content=content, headers=headers)
+        except RequestDeadlineExceeded as exc:
+            self._log(method, path, started, status=None, error=type(exc).__name__)
+            raise NetworkError(f"{what}: {exc}") from None
+        except Interrupted as exc:  # the write, if it was one, stays pending under its key
+            self._log(method, path, started, status=None, error=type(exc).__name__)
+            raise Interrupted(f"{what}: {exc}") from None
         except httpx.TimeoutException as exc:
             self._log(method, path, started, status=None, error=type(exc).__name__)
-            raise NetworkError(f"{what}: no answer within the timeout") from None
+            raise NetworkError(f"{what}: no answer within {self._http.timeout.read:g} s") from None
         except httpx.TransportError as exc:
             self._log(method, path, started, status=None, error=type(exc).__name__)
             if _certificate_failure(exc):  # will not fix itself: no retries
