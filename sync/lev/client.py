@@ -8,6 +8,7 @@ exceptions become the product's here and nowhere else.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import ssl
 import threading
@@ -258,6 +259,8 @@ class LevClient:
             what=what,
             content_type=response.headers.get("content-type", ""),
             retry_after_header=response.headers.get("retry-after"),
+            location=self._location(response),
+            path=path,
         )
         self._log(method, path, started, response.status_code, error.request_id, type(error).__name__)
         if isinstance(error, RateLimited):
@@ -266,6 +269,14 @@ class LevClient:
             if self._pacer is not None:
                 self._pacer.slow_down(endpoint, error.retry_after)
         raise error
+
+    def _location(self, response: httpx.Response) -> str | None:
+        location: str | None = response.headers.get("location")
+        if not location:
+            return None
+        with contextlib.suppress(httpx.InvalidURL):  # shown as sent, then
+            location = str(response.url.join(location))
+        return location
 
     def _log(
         self,

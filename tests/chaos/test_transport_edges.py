@@ -13,13 +13,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from config.settings import load_settings
+from storage.store import Store
 from sync.lev.sandbox.testing import running_sandbox
+from sync.runner import run_once
 from tests.chaos.fakeapi import Answer, FakeApi
 from tests.conftest import LocalTable
 from tests.e2e.test_daemon_and_lock import Cli, created_with, wait_until, writes_received
@@ -125,3 +129,39 @@ def test_sigterm_ends_a_sync_waiting_on_a_silent_server_and_the_write_lands_once
         assert {e.header("Idempotency-Key") for e in posts} == {pending["idempotency_key"]}
         assert created_with(sandbox, "Silent") == ["Silent0"]
         assert table.execute("SELECT status FROM writes") == []
+
+
+@pytest.fixture
+def redirecting_api() -> Iterator[FakeApi]:
+    with FakeApi() as api:
+        moved = "https://lev.example.com/api/external/v2/contacts?limit=200&sig=s3cr3t-query"
+        api.answer("GET /contacts", Answer(301, b"<html>Moved</html>", "text/html", {"Location": moved}))
+        yield api
+
+
+def test_a_redirect_says_where_to_and_that_it_is_not_followed(
+    redirecting_api: FakeApi, tmp_path: Path
+) -> None:
+    """A 301 fails the run naming the new address (no query), why not followed, and the api_url to set."""
+    settings, _ = load_settings(
+        environ={
+            "CONTACTS_SYNC_API_URL": redirecting_api.base_url,
+            "CONTACTS_SYNC_API_TOKEN": TOKEN,
+            "CONTACTS_SYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'contacts.db'}",
+        }
+    )
+    store = Store.open(settings.database_url)
+    try:
+        result = run_once(settings, store=store)
+    finally:
+        store.close()
+    error = result.error or ""
+    assert (result.outcome, result.exit_code) == ("failed", 3)
+    assert (
+        "GET /contacts (first page) answered 301, a redirect to https://lev.example.com/api/external/v2/contacts"
+        in error
+    )
+    assert "not follow redirects" in error
+    assert "set api_url to its new address (https://lev.example.com/api/external/v2)" in error
+    assert "s3cr3t-query" not in error and "not JSON" not in error, error
+    assert len([r for r in redirecting_api.requests if r.route == "GET /contacts"]) == 1  # not retried

@@ -13,7 +13,7 @@ import respx
 import structlog
 from structlog.testing import capture_logs
 
-from sync.errors import AuthError, InvalidResponse, NetworkError, RequestRejected
+from sync.errors import AuthError, FatalError, InvalidResponse, NetworkError, RequestRejected
 from sync.lev.client import LevClient, open_http
 from sync.plan import PreparedWrite, canonical_json
 from sync.retrying import RetryPolicy
@@ -245,3 +245,36 @@ def test_409_to_a_resend_is_retried_but_409_to_a_first_send_is_rejected(lev: Har
     lev.router.patch("/contacts/8").mock(return_value=failure(409))
     with pytest.raises(RequestRejected):
         lev.client.send_write(PreparedWrite("PATCH", "/contacts/8", b'{"title":"x"}'), KEY)
+
+
+# --- redirects -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_named_with_its_target_and_not_followed(lev: Harness, status: int) -> None:
+    """A 3xx is a FatalError naming the redirect, its target (no query) and the api_url to set; sent once."""
+    route = lev.router.get("/contacts").mock(
+        return_value=httpx.Response(
+            status,
+            headers={"Location": "/api/external/v3/contacts?limit=200&token=abc"},
+            text="<h1>Moved</h1>",
+        )
+    )
+    with pytest.raises(FatalError) as caught:
+        lev.client.fetch_page(None)
+    message = str(caught.value)
+    assert (
+        f"answered {status}, a redirect to https://api.lev.test/api/external/v3/contacts (its query left out)"
+        in message
+    )
+    assert "does not follow redirects" in message
+    assert "set api_url to its new address (https://api.lev.test/api/external/v3)" in message
+    assert "token=abc" not in message and "not JSON" not in message
+    assert route.call_count == 1
+
+
+def test_a_redirect_without_location_still_says_redirect(lev: Harness) -> None:
+    """A 302 with no Location header says it is a redirect and what to check."""
+    lev.router.get("/contacts").mock(return_value=httpx.Response(302, text="moved"))
+    with pytest.raises(FatalError, match=r"answered 302, a redirect without a Location header.*api_url"):
+        lev.client.fetch_page(None)
