@@ -14,7 +14,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import structlog
@@ -37,6 +37,13 @@ from sync.retrying import RetryBudget, RetryPolicy, call_with_retries
 from sync.transport import DeadlineTransport, RequestDeadlineExceeded
 
 log = structlog.get_logger("sync.http")
+T = TypeVar("T")
+
+FIRST_CONTACT_RETRY_SECONDS = 1.0
+
+
+class _ConnectFailed(NetworkError):
+    """The connection itself could not be made: refused, DNS, unreachable, connect timeout."""
 
 
 class Pacer(Protocol):
@@ -109,6 +116,7 @@ class LevClient:
         self._page_limit = page_limit
         self._rng = rng or random.Random()
         self._stats_lock = threading.Lock()  # writes go out from several threads
+        self._answered = False  # has any request of this client had an HTTP answer?
 
     def close(self) -> None:
         self._http.close()
@@ -129,9 +137,12 @@ class LevClient:
     def fetch_me(self) -> dict[str, Any] | None:
         """`GET /me` (tier and rate limits) in one attempt; None when this API does not offer it.
 
-        Raises RetryableError when the answer was only a passing failure, AuthError on 401/403.
+        Raises RetryableError when the answer was only a passing failure, AuthError on 401/403,
+        FatalError when the API cannot be reached at all.
         """
+        return self._first_contact(self._fetch_me_once)()
 
+    def _fetch_me_once(self) -> dict[str, Any] | None:
         def parse(raw: bytes, *, what: str) -> tuple[dict[str, Any], str | None]:
             body, request_id = decode_body(raw, what=what)
             data = body.get("data")
@@ -185,7 +196,7 @@ class LevClient:
     def _with_retries(self, operation: Callable[[], Any]) -> Any:
         # A garbled answer is retried like a 5xx: a write is safe to resend under its key.
         return call_with_retries(
-            operation,
+            self._first_contact(operation),
             policy=self._retry,
             budget=self._budget,
             sleep=self._sleep,
@@ -193,6 +204,35 @@ class LevClient:
             rng=self._rng,
             also_retry=(InvalidResponse,),
         )
+
+    def _first_contact(self, operation: Callable[[], T]) -> Callable[[], T]:
+        """Until the API has answered once, a failed connect is tried once more, then fatal.
+
+        An API that cannot be reached at all is a wrong api_url, DNS or a firewall far
+        more often than a passing fault: say so in seconds, not after every retry.
+        Once anything was answered, connects fail like any other network error.
+        """
+
+        def attempt() -> T:
+            try:
+                return operation()
+            except _ConnectFailed as exc:
+                if self._answered:
+                    raise
+                self._on_retry(exc, 1, FIRST_CONTACT_RETRY_SECONDS)
+                self._sleep(FIRST_CONTACT_RETRY_SECONDS)
+            try:
+                return operation()
+            except _ConnectFailed as exc:
+                if self._answered:
+                    raise
+                raise FatalError(
+                    f"{exc}, tried twice: check api_url, the network and DNS, and any firewall or "
+                    "proxy on the way (contacts-sync connects directly; it does not use HTTP_PROXY "
+                    "or HTTPS_PROXY)"
+                ) from None
+
+        return attempt
 
     def _on_retry(self, error: Exception, attempt: int, delay: float) -> None:
         with self._stats_lock:
@@ -225,16 +265,20 @@ class LevClient:
         except Interrupted as exc:  # the write, if it was one, stays pending under its key
             self._log(method, path, started, status=None, error=type(exc).__name__)
             raise Interrupted(f"{what}: {exc}") from None
-        except httpx.TimeoutException as exc:
-            self._log(method, path, started, status=None, error=type(exc).__name__)
-            raise NetworkError(f"{what}: no answer within {self._http.timeout.read:g} s") from None
-        except httpx.TransportError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             self._log(method, path, started, status=None, error=type(exc).__name__)
             if _certificate_failure(exc):  # will not fix itself: no retries
                 raise FatalError(
                     f"{what}: the server's TLS certificate could not be verified; check the URL, "
                     "or the system's CA certificates (certificate checks stay on)"
                 ) from None
+            detail = str(exc) or type(exc).__name__
+            raise _ConnectFailed(f"{what}: cannot connect to {self._shown_url()} ({detail})") from None
+        except httpx.TimeoutException as exc:
+            self._log(method, path, started, status=None, error=type(exc).__name__)
+            raise NetworkError(f"{what}: no answer within {self._http.timeout.read:g} s") from None
+        except httpx.TransportError as exc:
+            self._log(method, path, started, status=None, error=type(exc).__name__)
             raise NetworkError(f"{what}: the connection failed ({type(exc).__name__})") from None
         except httpx.RequestError as exc:  # e.g. a body that does not match its Content-Encoding
             self._log(method, path, started, status=None, error=type(exc).__name__)
@@ -242,6 +286,7 @@ class LevClient:
         finally:
             if self._pacer is not None:
                 self._pacer.answered(endpoint)
+        self._answered = True
         raw = response.content
         if response.is_success:
             try:
@@ -269,6 +314,10 @@ class LevClient:
             if self._pacer is not None:
                 self._pacer.slow_down(endpoint, error.retry_after)
         raise error
+
+    def _shown_url(self) -> str:
+        """api_url as a message may show it: no user, password or query."""
+        return str(self._http.base_url.copy_with(userinfo=b"", query=None, fragment=None)).rstrip("/")
 
     def _location(self, response: httpx.Response) -> str | None:
         location: str | None = response.headers.get("location")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -129,6 +130,28 @@ def test_sigterm_ends_a_sync_waiting_on_a_silent_server_and_the_write_lands_once
         assert {e.header("Idempotency-Key") for e in posts} == {pending["idempotency_key"]}
         assert created_with(sandbox, "Silent") == ["Silent0"]
         assert table.execute("SELECT status FROM writes") == []
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_api_that_cannot_be_reached_fails_in_seconds_with_advice(tmp_path: Path) -> None:
+    """A first request that cannot connect is tried twice; exit 3 names the URL and what to check."""
+    base_url = f"http://127.0.0.1:{closed_port()}/api/external/v2"
+    process = sync_process(base_url, tmp_path / "contacts.db")
+    output = finish(process, timeout=120)
+    assert process.returncode == 3, output
+    # One retry after a second, not six tries with backoff.
+    assert seconds_between(output, "sync.run.started", "sync.run.finished") < 10, output
+    (finished,) = [e for e in events(output) if e["event"] == "sync.run.finished"]
+    assert finished["requests"] == 2, finished
+    error = finished["error"]
+    assert f"cannot connect to {base_url}" in error, error
+    assert "check api_url" in error and "network" in error and "proxy" in error, error
+    assert TOKEN not in output
 
 
 @pytest.fixture

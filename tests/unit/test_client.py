@@ -247,6 +247,63 @@ def test_409_to_a_resend_is_retried_but_409_to_a_first_send_is_rejected(lev: Har
         lev.client.send_write(PreparedWrite("PATCH", "/contacts/8", b'{"title":"x"}'), KEY)
 
 
+# --- an API never reached ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "failure_to_connect",
+    [httpx.ConnectError("[Errno 111] Connection refused"), httpx.ConnectTimeout("timed out")],
+    ids=["refused", "connect-timeout"],
+)
+def test_a_first_request_that_cannot_connect_is_tried_once_more_then_fatal(
+    lev: Harness, failure_to_connect: Exception
+) -> None:
+    """Before any answer, a failed connect gets one retry after a second, then a FatalError with advice."""
+    route = lev.router.get("/contacts").mock(side_effect=failure_to_connect)
+    with pytest.raises(FatalError) as caught:
+        lev.client.fetch_page(None)
+    assert route.call_count == 2
+    assert lev.sleeps == [1.0]
+    message = str(caught.value)
+    assert f"GET /contacts (first page): cannot connect to {BASE} ({failure_to_connect})" in message
+    assert "check api_url" in message and "proxy" in message
+    assert isinstance(caught.value, FatalError) and not isinstance(caught.value, NetworkError)
+
+
+def test_once_the_api_has_answered_a_failed_connect_gets_the_normal_retries(lev: Harness) -> None:
+    """After one answer, connect failures are retried `attempts` times like any network error."""
+    lev.router.get("/contacts", params={"cursor": "c2"}).mock(side_effect=httpx.ConnectError("refused"))
+    lev.router.get("/contacts").mock(return_value=page(1, cursor="c2"))
+    lev.client.fetch_page(None)
+    with pytest.raises(NetworkError, match="cannot connect"):
+        lev.client.fetch_page("c2")
+    assert lev.client.stats.requests == 1 + 4
+    assert len(lev.sleeps) == 3
+
+
+def test_discovery_that_cannot_connect_fails_the_run_instead_of_being_skipped(lev: Harness) -> None:
+    """`GET /me` that cannot connect at all raises FatalError after one retry, not None (pacing unknown)."""
+    route = lev.router.get("/me").mock(side_effect=httpx.ConnectError("[Errno -2] Name or service not known"))
+    with pytest.raises(FatalError, match=r"GET /me: cannot connect to .*Name or service not known"):
+        lev.client.fetch_me()
+    assert route.call_count == 2
+
+
+def test_the_url_in_a_connect_failure_has_no_password_or_query() -> None:
+    """api_url's user, password and query stay out of the message that names it."""
+    with respx.mock(assert_all_called=False) as router:
+        router.get(url__startswith="https://api.lev.test/").mock(side_effect=httpx.ConnectError("refused"))
+        client = LevClient(
+            open_http(base_url="https://me:pa55word@api.lev.test/v2?key=k3y", token=TOKEN, origin_app="t"),
+            sleep=lambda _seconds: None,
+        )
+        with pytest.raises(FatalError) as caught:
+            client.fetch_page(None)
+        client.close()
+    assert "cannot connect to https://api.lev.test/v2 (refused)" in str(caught.value)
+    assert "pa55word" not in str(caught.value) and "k3y" not in str(caught.value)
+
+
 # --- redirects -----------------------------------------------------------------------
 
 
