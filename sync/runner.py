@@ -84,6 +84,7 @@ def build_client(
         budget=RetryBudget(retry.budget_seconds),
         sleep=pause_until(stop),
         pacer=pacer,
+        secrets=(token,),
     )
 
 

@@ -3,7 +3,9 @@
 Every request is paced, logged once (method, path, status, duration,
 request_id, never a header), limited to `timeout` seconds in all and ended by a
 shutdown (`sync.transport`), and retried through the one retry loop; httpx's
-exceptions become the product's here and nowhere else.
+exceptions become the product's here and nowhere else. Every answer passes
+through a `Redactor` on arrival, so a server that echoes the token cannot put
+it into a message, the store or the logs.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -32,6 +34,7 @@ from sync.errors import (
 from sync.lev.fields import CONTACTS_PATH, PAGE_LIMIT_MAX
 from sync.lev.wire import LevWireRules, decode_body, error_for, parse_contact, parse_page
 from sync.plan import PreparedWrite
+from sync.redaction import Redactor
 from sync.remote import Page, RequestStats
 from sync.retrying import RetryBudget, RetryPolicy, call_with_retries
 from sync.transport import DeadlineTransport, RequestDeadlineExceeded
@@ -105,7 +108,9 @@ class LevClient:
         sleep: Callable[[float], None] = time.sleep,
         page_limit: int = PAGE_LIMIT_MAX,
         rng: random.Random | None = None,
+        secrets: Iterable[str] = (),
     ) -> None:
+        """`secrets` are masked in every answer, besides the credential the client sends."""
         self.rules = LevWireRules()
         self.stats = RequestStats()
         self._http = http
@@ -116,6 +121,7 @@ class LevClient:
         self._page_limit = page_limit
         self._rng = rng or random.Random()
         self._stats_lock = threading.Lock()  # writes go out from several threads
+        self._redact = Redactor([*secrets, *_credentials(http)])
         self._answered = False  # has any request of this client had an HTTP answer?
 
     def close(self) -> None:
@@ -272,7 +278,7 @@ class LevClient:
                     f"{what}: the server's TLS certificate could not be verified; check the URL, "
                     "or the system's CA certificates (certificate checks stay on)"
                 ) from None
-            detail = str(exc) or type(exc).__name__
+            detail = self._redact.text(str(exc) or type(exc).__name__)
             raise _ConnectFailed(f"{what}: cannot connect to {self._shown_url()} ({detail})") from None
         except httpx.TimeoutException as exc:
             self._log(method, path, started, status=None, error=type(exc).__name__)
@@ -287,7 +293,7 @@ class LevClient:
             if self._pacer is not None:
                 self._pacer.answered(endpoint)
         self._answered = True
-        raw = response.content
+        raw = self._redact.answer(response.content, error=not response.is_success)
         if response.is_success:
             try:
                 result, request_id = parse(raw, what=what)
@@ -325,7 +331,7 @@ class LevClient:
             return None
         with contextlib.suppress(httpx.InvalidURL):  # shown as sent, then
             location = str(response.url.join(location))
-        return location
+        return self._redact.text(location)
 
     def _log(
         self,
@@ -345,6 +351,12 @@ class LevClient:
             request_id=request_id,
             error=error,
         )
+
+
+def _credentials(http: httpx.Client) -> list[str]:
+    """The secret in the client's Authorization header (the token after "Bearer")."""
+    _, _, credential = http.headers.get("authorization", "").partition(" ")
+    return [credential.strip()] if credential.strip() else []
 
 
 def _certificate_failure(exc: BaseException) -> bool:

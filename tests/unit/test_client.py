@@ -13,7 +13,7 @@ import respx
 import structlog
 from structlog.testing import capture_logs
 
-from sync.errors import AuthError, FatalError, InvalidResponse, NetworkError, RequestRejected
+from sync.errors import AuthError, FatalError, InvalidResponse, NetworkError, RequestRejected, SyncError
 from sync.lev.client import LevClient, open_http
 from sync.plan import PreparedWrite, canonical_json
 from sync.retrying import RetryPolicy
@@ -335,3 +335,77 @@ def test_a_redirect_without_location_still_says_redirect(lev: Harness) -> None:
     lev.router.get("/contacts").mock(return_value=httpx.Response(302, text="moved"))
     with pytest.raises(FatalError, match=r"answered 302, a redirect without a Location header.*api_url"):
         lev.client.fetch_page(None)
+
+
+# --- echoed secrets ------------------------------------------------------------------
+
+SLASHED = "lev_sk_echo/with+slash_0123456789"
+
+
+def echo_of(token: str) -> list[str]:
+    """The forms a server or proxy may echo a credential in, as text inside a JSON body."""
+    return [
+        f"Authorization: Bearer {token}",
+        token.replace("/", "\\/"),
+        f"bearer {token[:14]}",  # cut short by the echo
+        f"header was Bearer%20{token}",
+    ]
+
+
+@pytest.mark.parametrize("status", [400, 401, 422, 500])
+def test_a_token_echoed_in_an_error_answer_reaches_no_message(status: int) -> None:
+    """An error body echoing the token (plain, JSON-escaped, cut short, URL-encoded) leaves no trace of it."""
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        echoed = " | ".join(echo_of(SLASHED))
+        body = ('{"request_id": "req_echo", "error": {"message": "' + echoed + '"}}').encode()
+        router.patch("/contacts/7").mock(
+            return_value=httpx.Response(status, content=body, headers={"Content-Type": "application/json"})
+        )
+        client = LevClient(
+            open_http(base_url=BASE, token=SLASHED, origin_app="t"),
+            retry=RetryPolicy(attempts=1),
+            sleep=lambda _seconds: None,
+        )
+        with pytest.raises(SyncError) as caught:
+            client.send_write(PATCH, KEY)
+        client.close()
+    message = str(caught.value)
+    assert "Bearer ***" in message and "req_echo" in message
+    for fragment in (SLASHED, SLASHED.replace("/", "\\/"), SLASHED[:14], "with+slash", "slash_0123"):
+        assert fragment not in message, message
+
+
+def test_any_given_secret_is_masked_in_answers_as_well() -> None:
+    """A given secret (a session cookie, say) is masked in error and success bodies; "Bearer" data is kept."""
+    cookie = "sess-9f8e7d6c5b4a"
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        router.get("/contacts", params={"cursor": "x"}).mock(
+            return_value=httpx.Response(
+                200,
+                json={
+                    "request_id": "r",
+                    "data": [contact(2, title=f"pasted {cookie}", department="Bearer bonds desk")],
+                    "pagination": {"has_more": False},
+                },
+            )
+        )
+        router.get("/contacts").mock(
+            side_effect=[
+                failure(500, message=f"cookie session={cookie} rejected"),
+                page(1),
+            ]
+        )
+        client = LevClient(
+            open_http(base_url=BASE, token=TOKEN, origin_app="t"),
+            retry=RetryPolicy(attempts=1),
+            sleep=lambda _seconds: None,
+            secrets=[cookie],
+        )
+        with pytest.raises(SyncError) as caught:
+            client.fetch_page(None)
+        listed = client.fetch_page("x")
+        client.close()
+    assert "session=*** rejected" in str(caught.value)
+    assert listed.contacts[0]["title"] == "pasted ***"
+    # Only known secrets are masked in a successful answer: contact data may say "Bearer".
+    assert listed.contacts[0]["department"] == "Bearer bonds desk"
