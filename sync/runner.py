@@ -76,6 +76,7 @@ def build_client(
         token=token,
         origin_app=settings.origin_app,
         timeout=settings.timeout_seconds,
+        stop=stop,
         transport=transport,
     )
 
@@ -85,6 +86,7 @@ def build_client(
         budget=RetryBudget(retry.budget_seconds),
         sleep=pause_until(stop),
         pacer=pacer,
+        secrets=(token,),
     )
 
 

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Collection, Mapping
 from typing import Any, TypeGuard
+from urllib.parse import urlsplit, urlunsplit
 
 import phonenumbers
 
@@ -180,9 +181,22 @@ def decode_body(raw: bytes, *, what: str) -> tuple[dict[str, Any], str | None]:
 
 
 def error_for(
-    status: int, raw: bytes, *, what: str, content_type: str, retry_after_header: str | None
+    status: int,
+    raw: bytes,
+    *,
+    what: str,
+    content_type: str,
+    retry_after_header: str | None,
+    location: str | None = None,
+    path: str | None = None,
 ) -> SyncError:
-    """Translate an unsuccessful answer into the product's exception for it."""
+    """Translate an unsuccessful answer into the product's exception for it.
+
+    `location` is a redirect's Location header made absolute, `path` the
+    request's path below api_url (to tell which api_url the redirect points to).
+    """
+    if 300 <= status < 400:
+        return FatalError(_redirect_message(status, what=what, location=location, path=path))
     message, request_id, hint = _error_details(raw, content_type)
     header_hint = _seconds(retry_after_header)
     if header_hint is not None:
@@ -207,6 +221,27 @@ def error_for(
         error = FatalError(said)
     error.request_id = request_id
     return error
+
+
+def _redirect_message(status: int, *, what: str, location: str | None, path: str | None) -> str:
+    # Following it would send the token to wherever it points; the user decides instead.
+    if not location:
+        return (
+            f"{what} answered {status}, a redirect without a Location header; contacts-sync does not "
+            "follow redirects, on purpose: check api_url, and any proxy or login page in between"
+        )
+    parts = urlsplit(location)
+    host = parts.netloc.rpartition("@")[2]  # a user or password in it stays out
+    shown = urlunsplit((parts.scheme, host, parts.path, "", ""))
+    moved = shown[: -len(path)] if path and path != "/" and shown.endswith(path) else None
+    return (
+        f"{what} answered {status}, a redirect to {shown}"
+        + (" (its query left out)" if parts.query else "")
+        + "; contacts-sync does not follow redirects, on purpose (the token goes to api_url only). "
+        + "If the API has moved, set api_url to its new address"
+        + (f" ({moved})" if moved else "")
+        + "; otherwise check api_url, and any proxy or login page in between"
+    )
 
 
 def _error_details(raw: bytes, content_type: str) -> tuple[str, str | None, float | None]:
