@@ -17,7 +17,7 @@ from storage.binding import load_binding_record, load_has_synced
 from storage.location import store_location
 from storage.migrations import pending_migrations
 from storage.store import Store
-from sync.errors import AccountMismatch, SyncError
+from sync.errors import AccountMismatch, NoStore, SyncError
 from sync.identity import (
     Verdict,
     compared,
@@ -93,6 +93,9 @@ def _check_api(settings: Settings, report: dict[str, Any]) -> AccountIdentity | 
 def _check_store(settings: Settings, account: AccountIdentity | None, report: dict[str, Any]) -> None:
     try:
         store = Store.open_existing(settings.database_url, migrate=False)
+    except NoStore as exc:  # not a reason a sync would not start: the first sync creates it
+        report["notes"].append(f"{exc}; a sync would create the store there")
+        return
     except SyncError as exc:
         _problem(report, "store", exc)
         return

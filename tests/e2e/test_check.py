@@ -64,7 +64,7 @@ def test_check_with_a_bad_token_exits_3_with_the_sync_message(tmp_path: Path) ->
 
 
 def test_check_against_an_unreachable_api_exits_3_naming_the_request(tmp_path: Path) -> None:
-    """Nothing listens at api_url: exit 3 saying the connection failed."""
+    """Nothing listens at api_url, no store yet: exit 3 saying the connection failed, the store a note."""
     env = cli_env(
         None,
         f"sqlite:///{tmp_path / 'contacts.db'}",
@@ -74,7 +74,8 @@ def test_check_against_an_unreachable_api_exits_3_naming_the_request(tmp_path: P
     )
     result = run_cli(env, "check")
     assert result.returncode == 3, result.stdout
-    assert "problem (api): GET /me" in result.stdout and "connection" in result.stdout
+    assert "problem (api): GET /me: cannot connect" in result.stdout
+    assert "a sync would create the store there" in result.stdout
     assert "not ok: a sync would not start (exit 3)" in result.stdout
 
 
