@@ -59,13 +59,20 @@ def preview_run(store: Store, *, conflict_policy: str) -> DryRun:
                 preview.lines.append(
                     f"{request.method} {request.path} {request.body.decode()}  # local_id {row.local_id}"
                 )
+            if planned.restore:
+                preview.lines.append(
+                    f"# local_id {row.local_id}: {', '.join(sorted(planned.restore))} belong to the API; "
+                    "the run puts back the last-synced values"
+                )
             if planned.rejection:
                 preview.waiting_refusals += 1
                 preview.lines.append(
                     f"# local_id {row.local_id} would be refused: {planned.rejection.reason}"
                 )
-        for write_id, local_id, body, error in _load_refusals(tx):
-            if body.encode() not in moot[local_id]:
+        for write_id, local_id, body, error, row_exists in _load_refusals(tx):
+            if not row_exists:  # the run drops a refusal whose row is gone
+                preview.lines.append(f"# write {write_id} (local_id {local_id}) is dropped: its row is gone")
+            elif body.encode() not in moot[local_id]:
                 preview.waiting_refusals += 1
                 preview.lines.append(
                     f"# write {write_id} (local_id {local_id}) stays refused: {error}; change the row, "
@@ -89,13 +96,14 @@ def preview_run(store: Store, *, conflict_policy: str) -> DryRun:
     return preview
 
 
-def _load_refusals(tx: Connection) -> list[tuple[int, int, str, str | None]]:
+def _load_refusals(tx: Connection) -> list[tuple[int, int, str, str | None, bool]]:
+    row_exists = WRITES.c.local_id.in_(select(CONTACTS.c.local_id))
     query = (
-        select(WRITES.c.write_id, WRITES.c.local_id, WRITES.c.body, WRITES.c.error)
+        select(WRITES.c.write_id, WRITES.c.local_id, WRITES.c.body, WRITES.c.error, row_exists)
         .where(WRITES.c.status != "pending")
         .order_by(WRITES.c.write_id)
     )
-    return [(w, local_id, body, error) for w, local_id, body, error in tx.execute(query)]
+    return [(w, local, body, error, bool(exists)) for w, local, body, error, exists in tx.execute(query)]
 
 
 def _load_open_conflicts(tx: Connection) -> list[tuple[int, int, str]]:

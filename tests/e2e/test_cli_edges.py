@@ -266,6 +266,21 @@ def test_dry_run_exits_like_the_real_run_and_lists_local_deletions(sqlite_harnes
     assert "was deleted locally" not in out
 
 
+def test_dry_run_shows_put_backs_and_drops_refusals_of_deleted_rows(sqlite_harness: Harness) -> None:
+    """--dry-run foretells the run's put-back of API-owned columns and its dropping of orphan refusals."""
+    env = cli_env(sqlite_harness)
+    table = sqlite_harness.table
+    refused = table.insert(contact_type="nobody", company_id=1, first_name="Refused")
+    assert sqlite_harness.sync().outcome == "attention"
+    table.execute("DELETE FROM contacts WHERE local_id = :local_id", {"local_id": refused})
+    owned = table.execute("SELECT local_id FROM contacts WHERE id IS NOT NULL ORDER BY id LIMIT 1")[0]
+    table.update(owned["local_id"], owner_account_id=999)
+    code, out, _ = run("sync", "--dry-run", env=env)
+    assert code == 0, out  # the only refusal goes with its row
+    assert f"(local_id {refused}) is dropped: its row is gone" in out
+    assert f"# local_id {owned['local_id']}: owner_account_id belong to the API" in out
+
+
 # --- the last line on a terminal ----------------------------------------------------------
 
 
