@@ -212,7 +212,8 @@ def run_once(
             "seconds": round(time.monotonic() - started, 3),
         }
         store.save_run_finished(run_id, outcome=outcome, counts=counts, error=error)
-        summary = log.error if outcome == "failed" else log.info
+        # A run that needs a person still says so under --log-level warning.
+        summary = {"failed": log.error, "ok": log.info}.get(outcome, log.warning)
         summary("sync.run.finished", outcome=outcome, error=error, **counts)
     if refusal is not None:
         raise refusal

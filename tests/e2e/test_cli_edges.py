@@ -354,3 +354,14 @@ def test_an_attention_run_says_so_even_when_the_log_level_hides_the_summary(sqli
     assert "`contacts-sync status` shows them" in line
     assert rest.strip() == "", f"something was drawn after the last line: {rest!r}"
     assert "sync.run.finished" not in terminal
+
+
+def test_a_run_that_needs_a_person_logs_its_summary_at_warning(
+    sqlite_harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Under --log-level warning (the tests' level), an attention run still logs sync.run.finished."""
+    sqlite_harness.table.insert(contact_type="nobody", company_id=1, first_name="Refused")
+    capsys.readouterr()
+    assert sqlite_harness.sync().outcome == "attention"
+    summaries = [line for line in capsys.readouterr().out.splitlines() if '"sync.run.finished"' in line]
+    assert len(summaries) == 1 and '"outcome": "attention"' in summaries[0], summaries
