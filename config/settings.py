@@ -7,6 +7,7 @@ reported under the name the user gave it (the variable, the file key or the flag
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import stat
@@ -16,8 +17,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_core import ErrorDetails
 
+from config.database_url import checked_database_url
 from sync.errors import ConfigError
 
 ENV_PREFIX = "CONTACTS_SYNC_"
@@ -32,12 +35,13 @@ def default_database_url() -> str:
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # Before api_url: its check reads this one (fields are validated in this order).
+    allow_insecure_http: bool = False
     api_url: str = DEFAULT_API_URL
     api_token: SecretStr | None = None
     database_url: str = Field(default_factory=default_database_url)
     origin_app: str = Field("contacts-sync", min_length=1, max_length=100)
     conflict_policy: Literal["remote-wins", "local-wins", "manual"] = "remote-wins"
-    allow_insecure_http: bool = False
     timeout_seconds: float = Field(30.0, gt=0, le=600)
     max_disconnect_share: float = Field(0.25, ge=0, le=1)
     tier: Literal["free", "standard", "enterprise", "unlimited"] | None = None
@@ -48,20 +52,30 @@ class Settings(BaseModel):
     retry_max_delay: float = Field(30.0, gt=0, le=3600)
     retry_budget_seconds: float = Field(600.0, ge=0, le=86_400)
 
-    @model_validator(mode="after")
-    def _check_api_url(self) -> Settings:
+    # Field validators rather than a whole-model one: a model validator runs only when
+    # every field is valid, and every bad setting is reported at once.
+    @field_validator("api_url")
+    @classmethod
+    def _check_api_url(cls, value: str, info: ValidationInfo) -> str:
         try:
-            url = httpx.URL(self.api_url)
+            url = httpx.URL(value)
         except httpx.InvalidURL:
-            raise ValueError("api_url: not a URL") from None
+            raise ValueError("not a URL") from None
         if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError("api_url: must be an http(s) URL with a host")
-        if url.scheme == "http" and not self.allow_insecure_http and not _is_loopback(url.host):
+            raise ValueError("must be an http(s) URL with a host")
+        # A bad allow_insecure_http is reported on its own; without it, nothing to judge by.
+        insecure_allowed = info.data.get("allow_insecure_http", True)
+        if url.scheme == "http" and not insecure_allowed and not _is_loopback(url.host):
             raise ValueError(
-                "api_url: plain http is only allowed to loopback hosts; use https, or set "
+                "plain http is only allowed to loopback hosts; use https, or set "
                 "allow_insecure_http if you really mean it"
             )
-        return self
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        return checked_database_url(value)
 
     def token(self) -> str:
         """The API token; a ConfigError when it is missing."""
@@ -134,13 +148,21 @@ def _read_config_file(path: Path, warnings: list[str]) -> dict[str, Any]:
 
 
 def _describe(exc: ValidationError, labels: Mapping[str, str], path: str | None) -> str:
-    error = exc.errors()[0]
+    """One line per bad setting, each under the name the user gave it."""
+    return "\n".join(_describe_one(error, labels, path) for error in exc.errors())
+
+
+def _describe_one(error: ErrorDetails, labels: Mapping[str, str], path: str | None) -> str:
     name = str(error["loc"][0]) if error["loc"] else ""
     message = error["msg"].removeprefix("Value error, ")
-    if not name and ":" in message:  # a whole-model check names its field first
-        name, message = (part.strip() for part in message.split(":", 1))
     if error["type"] == "extra_forbidden":
-        return f"{path}: {name}: unknown setting; the settings are {', '.join(Settings.model_fields)}"
+        # A typo, or a flag's short name (`policy` for conflict_policy).
+        close = difflib.get_close_matches(name, Settings.model_fields, n=1) or [
+            known for known in Settings.model_fields if len(name) > 3 and name in known
+        ]
+        known = ", ".join(Settings.model_fields)
+        hint = f"did you mean {close[0]}?" if close else f"the settings are {known}"
+        return f"{path}: {name}: unknown setting; {hint}"
     label = labels.get(name, ENV_PREFIX + name.upper())
     given = error.get("input")
     looks_secret = isinstance(given, str) and given.strip().startswith(("lev_sk_", "eyJ"))

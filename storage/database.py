@@ -92,6 +92,8 @@ def _share_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        # Text that is not UTF-8 (another program's bytes) reads losslessly; the planner refuses it by name.
+        dbapi_connection.text_factory = lambda raw: raw.decode("utf-8", "surrogateescape")
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode = WAL")

@@ -11,7 +11,7 @@ import structlog
 from sqlalchemy import Connection, Engine, inspect, select, text
 from sqlmodel import SQLModel
 
-from storage.database import write_transaction
+from storage.database import read_transaction, write_transaction
 from storage.tables import (
     CHECKPOINTS,
     CONFLICTS,
@@ -191,19 +191,12 @@ def ensure_schema(engine: Engine) -> None:
             connection.execute(text("SELECT pg_advisory_xact_lock(774411001)"))
         existing = set(inspect(connection).get_table_names())
         if "schema_migrations" not in existing and existing & _OUR_TABLES:
-            raise StoreError(
-                f"the database {engine.url.render_as_string(hide_password=True)} already has "
-                f"tables {sorted(existing & _OUR_TABLES)} that contacts-sync did not create; "
-                "point CONTACTS_SYNC_DATABASE_URL at a new file or an empty database"
-            )
+            raise _not_ours(engine, existing)
         MIGRATIONS.create(connection, checkfirst=True)
         applied = set(connection.execute(select(MIGRATIONS.c.name)).scalars())
         known = {name for name, _ in STEPS}
         if applied - known:
-            raise StoreError(
-                f"the store was migrated by a newer contacts-sync ({sorted(applied - known)}); "
-                "upgrade contacts-sync before using it"
-            )
+            raise _newer(applied - known)
         for name, migrate in STEPS:
             if name in applied:
                 continue
@@ -212,3 +205,37 @@ def ensure_schema(engine: Engine) -> None:
             connection.execute(
                 MIGRATIONS.insert().values(name=name, applied_at=datetime.now(UTC).isoformat())
             )
+
+
+def _not_ours(engine: Engine, tables: set[str]) -> StoreError:
+    return StoreError(
+        f"the database {engine.url.render_as_string(hide_password=True)} already has "
+        f"tables {sorted(tables & _OUR_TABLES)} that contacts-sync did not create; "
+        "point CONTACTS_SYNC_DATABASE_URL at a new file or an empty database"
+    )
+
+
+def _newer(names: set[str]) -> StoreError:
+    return StoreError(
+        f"the store was migrated by a newer contacts-sync ({sorted(names)}); "
+        "upgrade contacts-sync before using it"
+    )
+
+
+def pending_migrations(engine: Engine) -> list[str]:
+    """The migrations the next sync would apply, read without changing anything.
+
+    Raises StoreError where `ensure_schema` would: a database contacts-sync did not
+    make, or a store a newer contacts-sync migrated.
+    """
+    with read_transaction(engine) as connection:
+        existing = set(inspect(connection).get_table_names())
+        if "schema_migrations" not in existing:
+            if existing & _OUR_TABLES:
+                raise _not_ours(engine, existing)
+            return [name for name, _ in STEPS]
+        applied = set(connection.execute(select(MIGRATIONS.c.name)).scalars())
+    known = {name for name, _ in STEPS}
+    if applied - known:
+        raise _newer(applied - known)
+    return [name for name, _ in STEPS if name not in applied]

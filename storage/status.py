@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from storage.binding import binding_report
 from storage.locking import ABANDONED, HOLDER, load_lock_holder, process_alive
 from storage.store import now
 from storage.tables import CHECKPOINTS, CONFLICTS, CONTACTS, LOCAL_CHANGES, RUNS, STATE, WRITES
@@ -64,6 +65,7 @@ def load_status(tx: Connection, *, runs: int = 10) -> dict[str, Any]:
         "pull_cursor": checkpoints.get("pull.cursor", (None, ""))[0],
         "lock_holder": holder,
         "daemon": _daemon(*checkpoints.get("daemon", (None, ""))),
+        **binding_report(tx),  # "store" (where it is) and "account" (whose it is)
     }
 
 
@@ -153,6 +155,13 @@ def save_rejections_forgotten(tx: Connection, write_ids: list[int] | None) -> in
     if write_ids is not None:
         query = query.where(WRITES.c.write_id.in_(write_ids))
     forgotten = tx.execute(query).all()
+    unknown = sorted(set(write_ids or ()) - {write_id for write_id, _ in forgotten})
+    if unknown:
+        listed = ", ".join(map(str, unknown))
+        raise ConfigError(
+            f"no rejected or refused write {listed}; nothing was re-queued. "
+            "`contacts-sync status` lists the waiting ones with their write ids"
+        )
     if forgotten:
         tx.execute(delete(WRITES).where(WRITES.c.write_id.in_([w for w, _ in forgotten])))
         tx.execute(insert(LOCAL_CHANGES), [{"local_id": local_id} for _, local_id in forgotten])

@@ -16,8 +16,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 
 from storage.database import create_store_engine, read_transaction, write_transaction
+from storage.location import open_existing_engine
 from storage.migrations import ensure_schema
 from storage.tables import CHECKPOINTS, CONFLICTS, CONTACTS, LOCAL_CHANGES, RUNS, STATE, WRITES
+from sync.links import Links
 from sync.merge import Merge
 from sync.plan import Rejection, RowState, Write
 
@@ -65,6 +67,13 @@ class SavedWrite:
     idempotency_key: str
 
 
+@dataclass(frozen=True)
+class DroppedRejection:
+    write_id: int
+    local_id: int
+    status: str
+
+
 def _local_row(row: Any) -> LocalRow:
     record = {name: row[name] for name in RECORD_COLUMNS}
     extra = row["extra"]
@@ -101,8 +110,25 @@ class Store:
             raise
         return cls(engine)
 
+    @classmethod
+    def open_existing(cls, url: str, *, migrate: bool = True) -> Store:
+        """Open the store at `url` without ever creating one (commands that read it).
+
+        Raises NoStore (exit 2) when there is none: a missing SQLite file or folder, a
+        database without contacts-sync's tables. `migrate=False` leaves the schema as it is.
+        """
+        engine = open_existing_engine(url)
+        if migrate:
+            ensure_schema(engine)
+        return cls(engine)
+
     def close(self) -> None:
         self.engine.dispose()
+
+    @property
+    def holds_nul(self) -> bool:
+        """Whether text columns can hold a NUL character (SQLite can, PostgreSQL cannot)."""
+        return self.engine.dialect.name != "postgresql"
 
     def write(self) -> Any:
         return write_transaction(self.engine)
@@ -126,11 +152,22 @@ class Store:
     def load_page_state(
         self, tx: Connection, contact_ids: list[int]
     ) -> tuple[dict[int, LocalRow], dict[int, Base]]:
-        """Local rows and bases of these contacts, locked against edits until commit."""
+        """Local rows and bases of these contacts, locked against edits until commit.
+
+        A contact no row holds by id is matched to the row it last synced as, if that
+        row is still there: its id was changed or cleared by hand, and the merge puts
+        it back (the API owns the id) instead of creating a second row.
+        """
         rows = tx.execute(select(CONTACTS).where(CONTACTS.c.id.in_(contact_ids)).with_for_update()).mappings()
         local = {row["id"]: _local_row(row) for row in rows}
-        bases = tx.execute(select(STATE).where(STATE.c.contact_id.in_(contact_ids))).mappings()
-        return local, {b["contact_id"]: Base(b["local_id"], b["fields"]) for b in bases}
+        found = tx.execute(select(STATE).where(STATE.c.contact_id.in_(contact_ids))).mappings()
+        bases = {b["contact_id"]: Base(b["local_id"], b["fields"]) for b in found}
+        strays = {b.local_id: contact_id for contact_id, b in bases.items() if contact_id not in local}
+        if strays:
+            query = select(CONTACTS).where(CONTACTS.c.local_id.in_(list(strays))).with_for_update()
+            for row in tx.execute(query).mappings():
+                local[strays[row["local_id"]]] = _local_row(row)
+        return local, bases
 
     def load_local_row(self, tx: Connection, local_id: int) -> LocalRow | None:
         row = (
@@ -139,6 +176,21 @@ class Store:
             .first()
         )
         return _local_row(row) if row else None
+
+    def load_links(self, tx: Connection, contact_ids: list[int], local_ids: list[int]) -> Links:
+        """Which rows hold these contacts, and which contacts these rows last synced as."""
+        held: dict[int, int] = {}
+        bound: dict[int, int] = {}
+        for start in range(0, max(len(contact_ids), len(local_ids)), 1000):
+            some_contacts = contact_ids[start : start + 1000]
+            some_rows = local_ids[start : start + 1000]
+            if some_contacts:
+                query = select(CONTACTS.c.id, CONTACTS.c.local_id).where(CONTACTS.c.id.in_(some_contacts))
+                held.update({contact_id: local_id for contact_id, local_id in tx.execute(query)})
+            if some_rows:
+                query = select(STATE.c.local_id, STATE.c.contact_id).where(STATE.c.local_id.in_(some_rows))
+                bound.update({local_id: contact_id for local_id, contact_id in tx.execute(query)})
+        return Links(held, bound)
 
     def load_base(self, tx: Connection, contact_id: int) -> Base | None:
         row = tx.execute(select(STATE).where(STATE.c.contact_id == contact_id)).mappings().first()
@@ -392,6 +444,35 @@ class Store:
         if rows:
             tx.execute(insert(WRITES), rows)
 
+    def load_pending_local_ids(self, tx: Connection) -> set[int]:
+        return set(tx.execute(select(WRITES.c.local_id).where(WRITES.c.status == "pending")).scalars())
+
+    def save_restored(self, tx: Connection, local_id: int, values: dict[str, Any]) -> None:
+        """Put API-owned columns of one row back to the values given (its last-synced ones)."""
+        horizon = tx.execute(select(func.coalesce(func.max(LOCAL_CHANGES.c.seq), 0))).scalar_one()
+        extra = tx.execute(
+            select(CONTACTS.c.extra).where(CONTACTS.c.local_id == local_id)
+        ).scalar_one_or_none()
+        tx.execute(
+            update(CONTACTS).where(CONTACTS.c.local_id == local_id).values(_column_values(values, extra))
+        )
+        # The row now equals its base in these columns: the mark our UPDATE left has nothing to show.
+        tx.execute(
+            delete(LOCAL_CHANGES).where(LOCAL_CHANGES.c.seq > horizon, LOCAL_CHANGES.c.local_id == local_id)
+        )
+
+    def save_rowless_rejections_dropped(self, tx: Connection) -> list[DroppedRejection]:
+        """Forget rejected and refused writes whose local row was deleted: nobody can fix them."""
+        rowless = (
+            select(WRITES.c.write_id, WRITES.c.local_id, WRITES.c.status)
+            .where(WRITES.c.status != "pending")
+            .where(~select(CONTACTS.c.local_id).where(CONTACTS.c.local_id == WRITES.c.local_id).exists())
+        )
+        dropped = [DroppedRejection(*row) for row in tx.execute(rowless)]
+        if dropped:
+            tx.execute(delete(WRITES).where(WRITES.c.write_id.in_([d.write_id for d in dropped])))
+        return dropped
+
     def load_pending_writes(self, tx: Connection) -> list[SavedWrite]:
         rows = tx.execute(
             select(WRITES).where(WRITES.c.status == "pending").order_by(WRITES.c.write_id)
@@ -414,7 +495,7 @@ class Store:
         tx.execute(delete(WRITES).where(WRITES.c.write_id == write_id))
 
     def save_write_rejected(
-        self, tx: Connection, write_id: int, *, error: str, http_status: int, request_id: str | None
+        self, tx: Connection, write_id: int, *, error: str, http_status: int | None, request_id: str | None
     ) -> None:
         tx.execute(
             update(WRITES)

@@ -27,10 +27,13 @@ from storage.store import Store
 from sync.errors import ConfigError, SyncError
 from sync.logs import configure_logging, masker
 from sync.progress import terminal_progress
-from sync.runner import EXIT_USAGE, exit_code_for, run_once
+from sync.run_ending import run_ending
+from sync.runner import EXIT_ATTENTION, EXIT_OK, EXIT_USAGE, exit_code_for, run_once
 from sync.stopping import run_until_done
 
 log = structlog.get_logger("sync.cli")
+
+LOG_LEVELS = ["debug", "info", "warning", "error"]
 
 
 def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -53,10 +56,12 @@ def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--log-level",
-            type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+            # Any case is accepted; the choices and the default are shown in lower case.
+            type=click.Choice(LOG_LEVELS, case_sensitive=False),
             envvar="CONTACTS_SYNC_LOG_LEVEL",
-            default="INFO",
+            default="info",
             show_default=True,
+            help="Least severe log events printed (CONTACTS_SYNC_LOG_LEVEL).",
         ),
     ]
     for option in reversed(options):
@@ -64,7 +69,7 @@ def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _settings(config_path: str | None, log_level: str = "INFO", **flags: Any) -> Settings:
+def _settings(config_path: str | None, log_level: str = "info", **flags: Any) -> Settings:
     configure_logging(level=log_level.upper())
     settings, warnings = load_settings(flags=flags, config_path=config_path)
     if settings.api_token is not None:
@@ -75,6 +80,7 @@ def _settings(config_path: str | None, log_level: str = "INFO", **flags: Any) ->
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="contacts-sync", prog_name="contacts-sync")
 def cli() -> None:
     """Two-way sync between a local SQL store and the Lev contacts API."""
     configure_logging(level="INFO")
@@ -96,10 +102,10 @@ def sync(config_path: str | None, dry_run: bool, wait_seconds: float, **flags: A
     settings = _settings(config_path, **flags)
     store = Store.open(settings.database_url)
     if dry_run:
-        _print_dry_run(settings, store)
-        return
+        sys.exit(_print_dry_run(settings, store))
     # A terminal gets progress bars; a pipe or cron gets only the log lines.
-    display = terminal_progress() if sys.stderr.isatty() else contextlib.nullcontext(None)
+    on_terminal = sys.stderr.isatty()
+    display = terminal_progress() if on_terminal else contextlib.nullcontext(None)
     with display as progress:
         # SIGTERM (systemd, Kubernetes, a cron wrapper's timeout) or Ctrl-C stops the run
         # at its next step, recorded as interrupted (exit 3); a second signal exits at once.
@@ -109,14 +115,21 @@ def sync(config_path: str | None, dry_run: bool, wait_seconds: float, **flags: A
             ),
             on_stop=lambda name: log.warning("sync.stopping", signal=name),
         )
+    # After the display is closed, so no redraw of the bars lands below it. A person at a
+    # terminal gets the gist in plain words, whatever the log level hid or buried.
+    ending = run_ending(result)
+    if on_terminal and ending:
+        click.echo(f"contacts-sync: {ending}", err=True)
     sys.exit(result.exit_code)
 
 
-def _print_dry_run(settings: Settings, store: Store) -> None:
-    from sync.dry_run import preview_writes
+def _print_dry_run(settings: Settings, store: Store) -> int:
+    from sync.dry_run import preview_run
 
-    for line in preview_writes(store, conflict_policy=settings.conflict_policy):
+    preview = preview_run(store, conflict_policy=settings.conflict_policy)
+    for line in preview.lines:
         click.echo(line)
+    return EXIT_ATTENTION if preview.needs_attention else EXIT_OK
 
 
 @cli.command()
@@ -125,7 +138,7 @@ def _print_dry_run(settings: Settings, store: Store) -> None:
 def status(config_path: str | None, as_json: bool, **flags: Any) -> None:
     """Show recent runs, pending changes, conflicts and rejected writes."""
     settings = _settings(config_path, **flags)
-    store = Store.open(settings.database_url)
+    store = Store.open_existing(settings.database_url)
     with store.read() as tx:
         report = load_status(tx)
     if as_json:
@@ -142,32 +155,37 @@ def status(config_path: str | None, as_json: bool, **flags: Any) -> None:
 @click.option("--take", type=click.Choice(["local", "remote"]), help="Keep this side's value.")
 @click.option("--value", help="Set this value instead (JSON for phones and booleans).")
 @click.option("--all", "show_all", is_flag=True, help="List settled conflicts too.")
+@click.option("--json", "as_json", is_flag=True, help="JSON, for scripts.")
 def conflicts(
     config_path: str | None,
     conflict_id: int | None,
     take: str | None,
     value: str | None,
     show_all: bool,
+    as_json: bool,
     **flags: Any,
 ) -> None:
-    """List conflicts, or resolve CONFLICT_ID with --take or --value."""
+    """List conflicts, show CONFLICT_ID, or resolve it with --take or --value."""
+    resolving = take is not None or value is not None
+    if resolving and conflict_id is None:
+        raise ConfigError(
+            "--take and --value resolve one conflict: give its id, as in "
+            "`contacts-sync conflicts ID --take local`; `contacts-sync conflicts` lists the ids"
+        )
+    if take is not None and value is not None:
+        raise ConfigError("give one of --take local|remote or --value VALUE, not both")
     settings = _settings(config_path, **flags)
-    store = Store.open(settings.database_url)
+    store = Store.open_existing(settings.database_url)
     if conflict_id is None:
         with store.read() as tx:
             rows = load_conflicts(tx, include_settled=show_all)
-        for row in rows:
-            click.echo(
-                f"#{row['conflict_id']} [{row['status']}] local_id={row['local_id']} "
-                f"contact {row['contact_id']} {row['field']}: "
-                f"local={row['local_value']!r} remote={row['remote_value']!r} "
-                f"(policy {row['policy']}, kept {row['winner']})"
-            )
-        if not rows:
-            click.echo("no conflicts waiting")
+        _print_conflicts(rows, None, as_json=as_json)
         return
-    if (take is None) == (value is None):
-        raise ConfigError("give exactly one of --take local|remote or --value VALUE")
+    if not resolving:
+        with store.read() as tx:
+            rows = load_conflicts(tx, include_settled=True)
+        _print_conflicts(rows, conflict_id, as_json=as_json)
+        return
     with store.write() as tx:
         open_rows = {c["conflict_id"]: c for c in load_conflicts(tx)}
         field = open_rows[conflict_id]["field"] if conflict_id in open_rows else ""
@@ -183,13 +201,42 @@ def conflicts(
     )
 
 
+def _print_conflicts(rows: list[dict[str, Any]], conflict_id: int | None, *, as_json: bool) -> None:
+    if conflict_id is not None:
+        rows = [row for row in rows if row["conflict_id"] == conflict_id]
+        if not rows:
+            raise ConfigError(
+                f"there is no conflict {conflict_id}; `contacts-sync conflicts --all` lists them all"
+            )
+    if as_json:
+        shown: Any = rows[0] if conflict_id is not None else rows
+        click.echo(json.dumps(shown, indent=2, default=str, ensure_ascii=False))
+        return
+    for row in rows:
+        click.echo(
+            f"#{row['conflict_id']} [{row['status']}] local_id={row['local_id']} "
+            f"contact {row['contact_id']} {row['field']}: "
+            f"local={row['local_value']!r} remote={row['remote_value']!r} "
+            f"(policy {row['policy']}, kept {row['winner']})"
+        )
+        if conflict_id is not None and row["resolution"] is not None:
+            click.echo(f"  resolved {row['resolved_at']}: {row['resolution']}")
+        elif conflict_id is not None and row["status"] == "open":
+            click.echo(
+                f"  settle it: `contacts-sync conflicts {conflict_id} --take local` (or --take remote, "
+                "or --value VALUE)"
+            )
+    if not rows:
+        click.echo("no conflicts waiting")
+
+
 @cli.command()
 @_settings_options
 @click.argument("write_ids", type=int, nargs=-1)
 def retry(config_path: str | None, write_ids: tuple[int, ...], **flags: Any) -> None:
     """Re-queue rejected writes (all, or WRITE_IDS) after the cause was fixed."""
     settings = _settings(config_path, **flags)
-    store = Store.open(settings.database_url)
+    store = Store.open_existing(settings.database_url)
     with store.write() as tx:
         count = save_rejections_forgotten(tx, list(write_ids) or None)
     click.echo(f"{count} rejected write(s) re-queued; the next sync plans them afresh")
@@ -200,7 +247,14 @@ def retry(config_path: str | None, write_ids: tuple[int, ...], **flags: Any) -> 
 @click.option("--every", metavar="DURATION", help="Run every 30s, 5m, 1h, 1h30m ...")
 @click.option("--cron", metavar="EXPRESSION", help="Run on a crontab schedule, e.g. '*/15 * * * *' (UTC).")
 @click.option("--no-run-at-start", is_flag=True, help="Wait for the first slot instead of running at once.")
-@click.option("--health-port", type=int, default=None, help="Serve /healthz and /metrics on this port.")
+@click.option(
+    "--health-port",
+    type=int,
+    default=None,
+    envvar="CONTACTS_SYNC_HEALTH_PORT",
+    show_envvar=True,
+    help="Serve /healthz and /metrics on this port.",
+)
 @click.option("--health-host", default="127.0.0.1", show_default=True)
 def daemon(
     config_path: str | None,
@@ -242,11 +296,19 @@ def daemon(
 )
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--token", default=None, help="Token to accept (default: a new one, printed).")
-def sandbox(**options: Any) -> None:
+@click.option(
+    "--ignore-filters",
+    is_flag=True,
+    help="Ignore filter[...] on GET /contacts, like a server without filters.",
+)
+@click.option("--reject-filters", is_flag=True, help="Answer 400 to filter[...] on GET /contacts.")
+def sandbox(ignore_filters: bool, reject_filters: bool, **options: Any) -> None:
     """Serve a local Lev contacts API sandbox on loopback until stopped."""
     from sync.lev.sandbox.server import serve
 
-    serve(**options)
+    if ignore_filters and reject_filters:
+        raise click.UsageError("--ignore-filters and --reject-filters exclude each other")
+    serve(**options, filter_mode="ignore" if ignore_filters else "reject" if reject_filters else "apply")
 
 
 @cli.command()
@@ -256,6 +318,87 @@ def demo(workdir: str) -> None:
     from sync.demo import run_demo
 
     sys.exit(run_demo(workdir))
+
+
+@cli.command()
+@_settings_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, for scripts.")
+def check(config_path: str | None, as_json: bool, **flags: Any) -> None:
+    """Test the token, the API and the store, changing nothing (exit 0: a sync would start)."""
+    from sync.checkup import render_checkup, run_checkup
+
+    settings = _settings(config_path, **flags)
+    if as_json:  # stdout carries one JSON document; the report holds what the log lines would say
+        configure_logging(level="CRITICAL")
+    report = run_checkup(settings)
+    click.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else render_checkup(report))
+    sys.exit(report["exit_code"])
+
+
+@cli.command()
+@_settings_options
+@click.option("--yes", is_flag=True, help="Rebind without asking.")
+def rebind(config_path: str | None, yes: bool, **flags: Any) -> None:
+    """Bind the store to the account the token reaches now: the same account, renamed or at a new URL."""
+    from storage.binding import load_binding
+    from storage.location import store_location
+    from sync.binding import save_rebind
+    from sync.identity import Verdict, compared, described, rebind_preview
+    from sync.runner import build_client
+
+    settings = _settings(config_path, **flags)
+    store = Store.open_existing(settings.database_url)
+    with contextlib.closing(build_client(settings)) as client:
+        current = client.fetch_identity()
+    with store.read() as tx:
+        bound = load_binding(tx)
+    if compared(bound, current) is Verdict.SAME:
+        click.echo(f"the store already belongs to {described(current)}; nothing to do")
+        return
+    click.echo("\n".join(rebind_preview(bound, current, store_location(store.engine))))
+    _confirm(yes, "Rebind the store?")
+    run_id = save_rebind(store, current)
+    click.echo(f"rebound (recorded as run {run_id}); the next sync goes to {described(current)}")
+
+
+@cli.command()
+@_settings_options
+@click.option("--yes", is_flag=True, help="Reset without asking (required for PostgreSQL).")
+def reset(config_path: str | None, yes: bool, **flags: Any) -> None:
+    """Empty the store so that the next sync starts from scratch (SQLite: a copy is kept beside it)."""
+    from storage.location import sqlite_file, store_location
+    from storage.locking import sync_lock
+    from storage.reset import load_reset_summary, save_sqlite_backup, save_store_emptied
+
+    settings = _settings(config_path, **flags)
+    store = Store.open_existing(settings.database_url)
+    with store.read() as tx:
+        summary = load_reset_summary(tx)
+    click.echo(
+        f"reset the store {store_location(store.engine)}: drop its {summary['contacts']} contact row(s) "
+        f"({summary['created_locally']} created locally and never pushed), {summary['pending_writes']} "
+        f"pending write(s), {summary['rejected_writes']} rejected write(s), {summary['open_conflicts']} open "
+        "conflict(s) and the account it belongs to; the next sync pulls everything afresh"
+    )
+    is_sqlite = sqlite_file(store.engine.url) is not None
+    if not is_sqlite:
+        _confirm(yes, "Reset the store? Nothing is kept")
+    with sync_lock(store):
+        backup = save_sqlite_backup(store.engine) if is_sqlite else None
+        with store.write() as tx:
+            run_id = save_store_emptied(tx, summary=summary, backup=backup)
+    kept = f"; the store as it was is kept in {backup}" if backup else ""
+    click.echo(f"reset done (recorded as run {run_id}){kept}")
+
+
+def _confirm(yes: bool, question: str) -> None:
+    """--yes, or a yes typed on a terminal; a script without --yes changes nothing."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ConfigError(f"no terminal to ask {question!r} on: pass --yes to confirm; nothing was changed")
+    if not click.confirm(question, default=False):
+        raise ConfigError("not confirmed; nothing was changed")
 
 
 def main() -> None:
@@ -268,7 +411,9 @@ def main() -> None:
         exc.show()
         sys.exit(EXIT_USAGE)
     except SyncError as exc:
-        click.echo(f"contacts-sync: {exc}", err=True)
+        # Several bad settings are reported at once, one line each.
+        for line in str(exc).splitlines() or [""]:
+            click.echo(f"contacts-sync: {line}", err=True)
         sys.exit(exit_code_for(exc))
 
 

@@ -20,11 +20,13 @@ import structlog
 
 from storage.store import MergedContact, SavedWrite, Store
 from sync.errors import FatalError, Interrupted, InvalidResponse, RequestRejected, SafetyStop
+from sync.links import Clash, clash
 from sync.merge import POLICIES, merge_contact
-from sync.paging import IdSet, Paginator
+from sync.paging import EndlessWalk, IdSet, Paginator
 from sync.plan import PreparedWrite, Rejection, Write, canonical_json, plan_row
 from sync.progress import NoProgress, RunProgress
 from sync.remote import Page, Remote
+from sync.values import unstorable_field
 
 log = structlog.get_logger("sync.engine")
 
@@ -33,7 +35,11 @@ PULL_CURSOR = "pull.cursor"
 
 def record_digest(record: dict[str, Any]) -> str:
     """A short fingerprint of a remote record, to tell an unchanged contact without merging it."""
-    return hashlib.blake2b(canonical_json(record), digest_size=16).hexdigest()
+    return digest_of(canonical_json(record))
+
+
+def digest_of(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 @dataclass
@@ -46,6 +52,7 @@ class Counts:
     updated: int = 0  # PATCHes the API accepted
     conflicts: int = 0
     rejected: int = 0  # writes refused by the API or, before sending, by us
+    skipped: int = 0  # listed contacts holding a value the store cannot hold, left for next run
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -113,24 +120,49 @@ class Engine:
                         f"{what}: contact {contact['id']} was already listed on an earlier page",
                         request_id=page.request_id,
                     )
-            paginator.advance(page, what=what)
+            try:
+                paginator.advance(page, what=what)
+            except EndlessWalk:
+                # Resuming such a walk would only pile up more of it: the next run starts over.
+                with self.store.write() as tx:
+                    self.store.save_checkpoint(tx, PULL_CURSOR, None)
+                raise
             self._save_page(page, paginator.cursor)
         if whole_walk:
             self._flag_missing(seen)
 
     def _save_page(self, page: Page, next_cursor: str | None) -> None:
-        ids = [contact["id"] for contact in page.contacts]
-        digests = {contact["id"]: record_digest(contact) for contact in page.contacts}
+        digests: dict[int, str] = {}
+        for contact in page.contacts:
+            digest = self._digest_or_skip(contact)
+            if digest is not None:
+                digests[contact["id"]] = digest
+        storable = [c for c in page.contacts if c["id"] in digests]
+        ids = list(digests)
         with self.store.write() as tx:
             known = self.store.load_digests(tx, ids)
             # A contact unchanged since it was last merged has nothing to merge: local
             # edits to it are the planner's business, not the pull's.
-            changed = [c for c in page.contacts if known.get(c["id"], "") != digests[c["id"]]]
+            changed = [c for c in storable if known.get(c["id"], "") != digests[c["id"]]]
             local_rows, bases = self.store.load_page_state(tx, [c["id"] for c in changed])
+            links = self.store.load_links(
+                tx, [c["id"] for c in changed], [row.local_id for row in local_rows.values()]
+            )
             merged = []
             for contact in changed:
                 local = local_rows.get(contact["id"])
+                found = clash(contact["id"], local.local_id if local else None, links)
+                if found is not None:
+                    self._skip_clash(found)
+                    continue
                 base = bases.get(contact["id"])
+                if local is not None and local.record.get("id") != contact["id"]:
+                    log.warning(
+                        "sync.row.restored",
+                        local_id=local.local_id,
+                        fields=["id"],
+                        advice="the id follows the API: a row's id is never changed in the table",
+                    )
                 decided = merge_contact(
                     base=base.fields if base else None,
                     local=local.record if local else None,
@@ -142,12 +174,82 @@ class Engine:
                 self.counts.inserted += local is None
                 self.counts.local_updated += local is not None and bool(decided.local_changes)
                 self.counts.conflicts += len(decided.conflicts)
-            if merged:
-                self.store.save_merges(tx, merged, policy=self.options.policy)
+            local_ids = self.store.save_merges(tx, merged, policy=self.options.policy) if merged else {}
             self.store.save_checkpoint(tx, PULL_CURSOR, next_cursor)
-        self.counts.pulled += len(ids)
+        for m in merged:
+            self._log_conflicts(local_ids[m.contact_id], m)
+        self.counts.pulled += len(page.contacts)
         self.progress.pulled(self.counts.pulled, page.total)
         log.debug("sync.pull.page", contacts=len(ids), merged=len(merged), more=next_cursor is not None)
+
+    def _digest_or_skip(self, contact: dict[str, Any]) -> str | None:
+        """The contact's digest; None, with a warning, when the store cannot hold one of its values.
+
+        A skipped contact is still listed (never flagged disconnected) and, having no
+        digest stored, is merged again by the next pull: fixed at the API, it comes in.
+        """
+        try:
+            data = canonical_json(contact)
+        except UnicodeEncodeError:  # a lone surrogate: the slow look below names the field
+            data = None
+        # NUL always appears escaped in JSON text, so this test costs one scan of the bytes.
+        if data is not None and (self.store.holds_nul or b"\\u0000" not in data):
+            return digest_of(data)
+        problem = unstorable_field(contact, nul_allowed=self.store.holds_nul)
+        if problem is None and data is not None:  # the text "\\u0000", not a NUL
+            return digest_of(data)
+        field, why = problem or ("?", "cannot be stored")
+        log.warning(
+            "sync.pull.contact_skipped",
+            contact_id=contact["id"],
+            field=field,
+            reason=why,
+            advice="fix the value in Lev; the contact is merged again on the next run",
+        )
+        self.counts.skipped += 1
+        return None
+
+    def _skip_clash(self, found: Clash) -> None:
+        """Leave a listed contact whose row links cannot be reconciled for the next run."""
+        if found.other_row is not None:
+            advice = (
+                f"row local_id={found.other_row} holds id {found.contact_id} although it was synced as "
+                "another contact: put that row's id back (the API owns the id) or delete the row"
+            )
+        else:
+            advice = (
+                f"row local_id={found.local_id} holds id {found.contact_id} but was synced as contact "
+                f"{found.other_contact}: its id was changed by hand; the next plan puts it back"
+            )
+        log.warning(
+            "sync.pull.contact_skipped",
+            contact_id=found.contact_id,
+            local_id=found.local_id if found.local_id is not None else found.other_row,
+            reason=found.describe(),
+            advice=advice,
+        )
+        self.counts.skipped += 1
+
+    def _log_conflicts(self, local_id: int, merged: MergedContact) -> None:
+        # Field names and outcomes only: the values are personal data, shown at debug alone.
+        for conflict in merged.merge.conflicts:
+            log.info(
+                "sync.conflict",
+                local_id=local_id,
+                contact_id=merged.contact_id,
+                field=conflict.field,
+                policy=self.options.policy,
+                winner=conflict.winner,
+            )
+            log.debug(
+                "sync.conflict.values",
+                local_id=local_id,
+                contact_id=merged.contact_id,
+                field=conflict.field,
+                base=conflict.base,
+                local=conflict.local,
+                remote=conflict.remote,
+            )
 
     def _flag_missing(self, seen: IdSet) -> None:
         with self.store.write() as tx:
@@ -175,6 +277,7 @@ class Engine:
         writes: list[Write] = []
         rejections: list[Rejection] = []
         obsolete: dict[int, frozenset[bytes]] = {}
+        restores: dict[int, dict[str, Any]] = {}
         with self.store.read() as tx:
             marks = self.store.load_marks(tx)
             rows = self.store.load_row_states(tx, marked_only=True) if marks else iter(())
@@ -184,17 +287,61 @@ class Engine:
                     writes.append(planned.write)
                 if planned.rejection:
                     rejections.append(planned.rejection)
+                if planned.restore:
+                    restores[row.local_id] = planned.restore
                 if row.refused_bodies - planned.still_refused:
                     obsolete[row.local_id] = row.refused_bodies - planned.still_refused
         with self.store.write() as tx:
+            # Another sync of this store may have planned a row since we read it: one write is enough.
+            pending = self.store.load_pending_local_ids(tx)
+            writes = [w for w in writes if w.local_id not in pending]
+            restored = self._restore_owned(tx, restores)
             # Before save_plan: only rows whose write was already pending keep their marks.
             self.store.save_marks_consumed(tx, [seq for seq, _ in marks])
             self.store.save_plan(tx, writes, rejections)
             self.store.save_refusals_dropped(tx, obsolete)
+            orphans = self.store.save_rowless_rejections_dropped(tx)
+        for local_id, fields in restored.items():
+            log.warning(
+                "sync.row.restored",
+                local_id=local_id,
+                fields=sorted(fields),
+                advice="these columns follow the API: change them in Lev, not in the table",
+            )
+        for orphan in orphans:
+            log.info(
+                "sync.write.rejection_dropped",
+                local_id=orphan.local_id,
+                write_id=orphan.write_id,
+                status=orphan.status,
+                reason="its local row no longer exists",
+            )
         for rejection in rejections:
             log.warning("sync.write.refused", local_id=rejection.local_id, reason=rejection.reason)
         self.counts.rejected += len(rejections)
         return writes, rejections
+
+    def _restore_owned(self, tx: Any, restores: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+        """Put API-owned columns back to their last-synced values; an id another row holds is left."""
+        ids = [values["id"] for values in restores.values() if "id" in values]
+        links = self.store.load_links(tx, ids, list(restores)) if ids else None
+        applied: dict[int, dict[str, Any]] = {}
+        for local_id, values in restores.items():
+            if links is not None and "id" in values:
+                found = clash(values["id"], local_id, links)
+                if found is not None:
+                    log.warning(
+                        "sync.row.id_not_restored",
+                        local_id=local_id,
+                        contact_id=values["id"],
+                        reason=found.describe(),
+                        advice="delete one of the two rows, or put the right id back on them",
+                    )
+                    values = {k: v for k, v in values.items() if k != "id"}
+            if values:
+                self.store.save_restored(tx, local_id, values)
+                applied[local_id] = values
+        return applied
 
     def push_pending(self) -> None:
         """Send every pending write: contacts in parallel, each contact's writes in order."""
@@ -259,33 +406,88 @@ class Engine:
             self.progress.pushed(self._pushed, self._push_total)
 
     def _settle(self, write: SavedWrite, answer: dict[str, Any]) -> None:
-        """Store a write's answer: the contact it returns is the new agreed state."""
+        """Store a write's answer: the contact it returns is the new agreed state.
+
+        An answer the store cannot take (a value it cannot hold, a contact that another
+        row holds, a second contact for one row) still finishes the write, with a
+        message naming the rows and the way out: the other rows keep syncing.
+        """
         contact_id = answer["id"]
         if write.contact_id is not None and contact_id != write.contact_id:
             raise InvalidResponse(
                 f"{write.method} {write.path}: the answer is for contact {contact_id}, not {write.contact_id}"
             )
+        what = f"{write.method} {write.path} of row local_id={write.local_id}"
+        merged: MergedContact | None = None
+        local_ids: dict[int, int] = {}
+        refused: str | None = None
         with self.store.write() as tx:
             local = self.store.load_local_row(tx, write.local_id)
-            previous = self.store.load_base(tx, contact_id)
-            # What we sent is what we assumed the API now holds; anything else in the
-            # answer (normalised phones, someone else's edit) is a remote change.
-            assumed = {**(previous.fields if previous else {}), **write.fields}
-            merged = merge_contact(
-                base=assumed,
-                local=local.record if local else None,
-                remote=answer,
-                writable=self.remote.rules.writable,
-                policy=self.policy,
-            )
-            self.store.save_merges(
-                tx,
-                [MergedContact(contact_id, local, previous, merged, record_digest(answer))],
-                policy=self.options.policy,
-            )
-            self.store.save_write_done(tx, write.write_id)
+            links = self.store.load_links(tx, [contact_id], [write.local_id])
+            found = clash(contact_id, local.local_id if local else None, links)
+            unstorable = unstorable_field(answer, nul_allowed=self.store.holds_nul)
+            if unstorable is not None:
+                field, why = unstorable
+                refused = (
+                    f"{what} was applied, but the answer's {field} {why}, so contact {contact_id} "
+                    "cannot be stored; fix the value in Lev, then edit the row to send it again"
+                )
+            elif found is not None and found.other_contact is not None and local is not None:
+                # Two writes created two contacts from one row (two syncs that both ran): the
+                # row keeps the first; the second is a contact of its own at the API.
+                log.warning(
+                    "sync.write.duplicate_contact",
+                    local_id=write.local_id,
+                    contact_id=found.other_contact,
+                    duplicate_contact_id=contact_id,
+                    advice=(
+                        f"the API now holds contact {contact_id} besides {found.other_contact} for this "
+                        f"row; delete {contact_id} in Lev, or it is pulled as a row of its own once listed"
+                    ),
+                )
+            elif found is not None and local is not None:
+                refused = (
+                    f"{what} was answered with contact {contact_id}, which row local_id={found.other_row} "
+                    f"already holds; if row {write.local_id} duplicates it, delete row {write.local_id}, "
+                    "otherwise edit the row so that it is sent again"
+                )
+            elif found is not None:
+                # The row is gone and another row holds the contact: the next pull settles it there.
+                log.warning(
+                    "sync.write.row_gone",
+                    local_id=write.local_id,
+                    contact_id=contact_id,
+                    holder_local_id=found.other_row,
+                )
+            else:
+                previous = self.store.load_base(tx, contact_id)
+                # What we sent is what we assumed the API now holds; anything else in the
+                # answer (normalised phones, someone else's edit) is a remote change.
+                assumed = {**(previous.fields if previous else {}), **write.fields}
+                decided = merge_contact(
+                    base=assumed,
+                    local=local.record if local else None,
+                    remote=answer,
+                    writable=self.remote.rules.writable,
+                    policy=self.policy,
+                )
+                merged = MergedContact(contact_id, local, previous, decided, record_digest(answer))
+                local_ids = self.store.save_merges(tx, [merged], policy=self.options.policy)
+            if refused is None:
+                self.store.save_write_done(tx, write.write_id)
+            else:
+                self.store.save_write_rejected(
+                    tx, write.write_id, error=refused, http_status=None, request_id=None
+                )
+        if merged is not None:
+            self._log_conflicts(local_ids[contact_id], merged)
+        if refused is not None:
+            log.warning("sync.write.unsettled", local_id=write.local_id, contact_id=contact_id, error=refused)
         with self._counts_lock:
-            self.counts.conflicts += len(merged.conflicts)
+            if refused is not None:
+                self.counts.rejected += 1
+                return
+            self.counts.conflicts += len(merged.merge.conflicts) if merged else 0
             if write.method == "POST":
                 self.counts.created += 1
             else:

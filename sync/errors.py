@@ -2,6 +2,8 @@
 
     SyncError                      root; carries a message fit for a user
     ├── ConfigError                bad setting or usage: fix it and run again (exit 2)
+    │   ├── NoStore                a command that reads a store found none where it points
+    │   └── AccountMismatch        the API reaches another account than the store belongs to
     ├── FatalError                 the run cannot go on: stop it (exit 3)
     │   ├── AuthError              401/403: the token is wrong or lacks rights
     │   ├── InvalidResponse        the API answered outside its documented envelope
@@ -31,6 +33,14 @@ class SyncError(Exception):
 
 class ConfigError(SyncError):
     """A setting or command-line argument is wrong; the message names it."""
+
+
+class NoStore(ConfigError):
+    """There is no contacts-sync store where the settings point; nothing was created."""
+
+
+class AccountMismatch(ConfigError):
+    """The token and URL reach another account than the store belongs to; nothing was sent."""
 
 
 class FatalError(SyncError):

@@ -14,24 +14,32 @@ from typing import Any
 
 import structlog
 
+from sync.redaction import spellings
+
 MASK = "***"
 
 
 class SecretMasker:
-    """A processor that replaces each known secret wherever it appears in an event."""
+    """A processor that replaces each known secret, in each of its spellings, wherever it appears."""
 
     def __init__(self) -> None:
         self.secrets: set[str] = set()
+        self._forms_of: frozenset[str] = frozenset()
+        self._forms: list[str] = []
 
     def __call__(self, _logger: Any, _name: str, event: MutableMapping[str, Any]) -> Any:
         if not self.secrets:
             return event
+        if self._forms_of != self.secrets:  # secrets are added at start-up; spell them out once
+            self._forms_of = frozenset(self.secrets)
+            forms = {form for secret in self._forms_of for form in spellings(secret)}
+            self._forms = sorted(forms, key=len, reverse=True)
         return {key: self._mask(value) for key, value in event.items()}
 
     def _mask(self, value: Any) -> Any:
         if isinstance(value, str):
-            for secret in self.secrets:
-                value = value.replace(secret, MASK)
+            for form in self._forms:
+                value = value.replace(form, MASK)
             return value
         if isinstance(value, dict):
             return {k: self._mask(v) for k, v in value.items()}

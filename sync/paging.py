@@ -2,24 +2,57 @@
 
 from __future__ import annotations
 
+import math
 from array import array
 from bisect import bisect_left
 
 from sync.errors import InvalidResponse
 from sync.remote import Page
 
+# A list may grow while it is walked, and a page may come short: the walk may run this much
+# past what the API said it holds before it is taken for a list that never ends.
+TOTAL_SLACK = 1.1
+SLACK_PAGES = 2
+# Pages in a row that bring no contact before a walk is taken for one that never ends.
+MAX_EMPTY_PAGES = 10
+# Without a `total` only this bounds a walk of ever-new contacts: 10 million at 200 a page.
+MAX_PAGES_WITHOUT_TOTAL = 50_000
+
+
+class EndlessWalk(InvalidResponse):
+    """A list that outgrew what the API said it holds, or stopped bringing contacts."""
+
 
 class Paginator:
-    """Where a walk stands; refuses a cursor it has already followed (an endless loop)."""
+    """Where a walk stands; refuses a cursor it has already followed (an endless loop), and a
+    walk that outgrows what the API said it holds or stops bringing contacts (a list that never ends).
+    """
 
-    def __init__(self, cursor: str | None = None) -> None:
+    def __init__(
+        self,
+        cursor: str | None = None,
+        *,
+        max_empty_pages: int = MAX_EMPTY_PAGES,
+        max_pages_without_total: int = MAX_PAGES_WITHOUT_TOTAL,
+    ) -> None:
         self.cursor = cursor
         self.finished = False
         self.pages = 0
+        self.contacts = 0
         self._followed: set[str] = set() if cursor is None else {cursor}
+        self._total: int | None = None  # the largest the API said, as a list may grow
+        self._largest_page = 0
+        self._empty_in_a_row = 0
+        self._max_empty_pages = max_empty_pages
+        self._max_pages_without_total = max_pages_without_total
 
     def advance(self, page: Page, *, what: str) -> None:
         self.pages += 1
+        self.contacts += len(page.contacts)
+        self._largest_page = max(self._largest_page, len(page.contacts))
+        self._empty_in_a_row = 0 if page.contacts else self._empty_in_a_row + 1
+        if page.total is not None:
+            self._total = max(page.total, self._total or 0)
         if not page.has_more or page.next_cursor is None:
             self.finished = True
             self.cursor = None
@@ -29,8 +62,29 @@ class Paginator:
                 f"{what}: the API sent a cursor it had already sent; stopping the walk",
                 request_id=page.request_id,
             )
+        endless = self._endless()
+        if endless:
+            raise EndlessWalk(
+                f"{what}: stopping the walk after {self.pages} pages and {self.contacts} contacts: "
+                f"{endless}; the list looks like it never ends (a fault at the API). "
+                "Nothing more is pulled; the next run starts the walk again",
+                request_id=page.request_id,
+            )
         self._followed.add(page.next_cursor)
         self.cursor = page.next_cursor
+
+    def _endless(self) -> str | None:
+        """Why the walk so far cannot be a list that ends, or None."""
+        if self._empty_in_a_row >= self._max_empty_pages:
+            return f"the last {self._empty_in_a_row} pages brought no contact but said there was more"
+        if self._total is not None:
+            allowed = math.ceil(self._total * TOTAL_SLACK) + SLACK_PAGES * self._largest_page
+            if self.contacts > allowed:
+                return f"the API said the list holds {self._total} contacts, and still says there is more"
+        elif self.pages >= self._max_pages_without_total:
+            limit = self._max_pages_without_total
+            return f"the API gives no total, and {limit} pages is the most a walk may take"
+        return None
 
 
 class IdSet:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from sync.merge import Record
@@ -33,11 +33,17 @@ class Refusal:
 
     @property
     def body(self) -> bytes:
-        # Refused values are whatever another program stored (bytes from a BLOB, say):
-        # the body only has to be comparable and shown, never sent.
+        # Refused values are whatever another program stored (bytes from a BLOB, text that
+        # was not UTF-8): the body only has to be stored, compared and shown, never sent.
+        try:
+            return self._json(ascii_only=False).encode()
+        except UnicodeEncodeError:  # a lone surrogate: escaped as \udcxx instead
+            return self._json(ascii_only=True).encode()
+
+    def _json(self, *, ascii_only: bool) -> str:
         return json.dumps(
-            self.fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=shown_as_text
-        ).encode()
+            self.fields, sort_keys=True, separators=(",", ":"), ensure_ascii=ascii_only, default=shown_as_text
+        )
 
 
 class WireRules(Protocol):
@@ -86,6 +92,8 @@ class RowPlan:
     rejection: Rejection | None = None
     # Earlier refusals this row still reproduces; any other refusal of the row is obsolete.
     still_refused: frozenset[bytes] = frozenset()
+    # Columns the API owns that were edited locally: the last-synced value, to put back.
+    restore: dict[str, Any] = field(default_factory=dict)
 
 
 def shown_as_text(value: Any) -> str:
@@ -112,12 +120,20 @@ def changed_fields(
     }
 
 
+def owned_edits(local: Record, base: Record, *, writable: Collection[str]) -> dict[str, Any]:
+    """Fields the API owns (ids, types, timestamps...) whose local value left the last-synced
+    one: that value, to put back. Only the API changes them; a local edit would linger unseen."""
+    return {name: value for name, value in base.items() if name not in writable and local.get(name) != value}
+
+
 def plan_row(row: RowState, rules: WireRules) -> RowPlan:
     """Decide the write (or the local refusal) one row needs, if any.
 
     | remote id | base    | local vs base      | action                              |
     |-----------|---------|--------------------|-------------------------------------|
-    | none      | -       | -                  | POST the row, or refuse it locally  |
+    | none      | none    | -                  | POST the row, or refuse it locally  |
+    | any       | present | API-owned differ   | put the base's values back, then on |
+    |           |         | (id cleared too)   | as below with the base's id         |
     | set       | none    | -                  | nothing: the next pull settles it   |
     | set       | present | same (or all held) | nothing                             |
     | set       | present | fields differ      | PATCH just those fields, refusing   |
@@ -126,7 +142,7 @@ def plan_row(row: RowState, rules: WireRules) -> RowPlan:
     A write or refusal whose bytes equal one already refused is not made again:
     the person must change the row, or re-queue it (`contacts-sync retry`).
     """
-    if row.remote_id is None:
+    if row.remote_id is None and row.base is None:
         created = rules.prepare_create(row.local)
         if isinstance(created, Refusal):
             return _refuse(row, created, RowPlan())
@@ -134,17 +150,18 @@ def plan_row(row: RowState, rules: WireRules) -> RowPlan:
         return _send(row, Write(row.local_id, None, created, fields), RowPlan())
     if row.base is None:
         return RowPlan()
+    plan = RowPlan(restore=owned_edits(row.local, row.base, writable=rules.writable))
+    remote_id = row.base.get("id", row.remote_id)
     changes = changed_fields(row.local, row.base, writable=rules.writable, held=row.held_fields)
-    if not changes:
-        return RowPlan()
-    prepared, refusal = rules.prepare_update(row.remote_id, changes)
-    plan = RowPlan()
+    if not changes or remote_id is None:
+        return plan
+    prepared, refusal = rules.prepare_update(remote_id, changes)
     if refusal is not None:
         plan = _refuse(row, refusal, plan)
     if prepared is not None:
         refused_fields = refusal.fields if refusal is not None else {}
         sent = {name: value for name, value in changes.items() if name not in refused_fields}
-        plan = _send(row, Write(row.local_id, row.remote_id, prepared, sent), plan)
+        plan = _send(row, Write(row.local_id, remote_id, prepared, sent), plan)
     return plan
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -15,6 +16,24 @@ class Page:
     has_more: bool
     request_id: str | None
     total: int | None = None  # how many the whole list holds, when the API says
+
+
+@dataclass(frozen=True)
+class AccountIdentity:
+    """Which account of which API a client reaches: what a store is bound to.
+
+    Two identities name the same account when `api`, `base_url` and `account_id`
+    agree. `account_id` is whatever tells accounts apart at that API (Lev: the
+    account id; an API that knows only its session user: that user), and
+    `account_name` how people know it: shown, never compared. `details` is the
+    rest of the API's answer (tier, rate limits), used by the run, never stored.
+    """
+
+    api: str  # the adapter: "lev"
+    base_url: str  # normalised: see sync.identity.normalised_base_url
+    account_id: str
+    account_name: str
+    details: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass
@@ -31,6 +50,10 @@ class Remote(Protocol):
 
     @property
     def stats(self) -> RequestStats: ...
+
+    def fetch_identity(self) -> AccountIdentity:
+        """Which account the credentials reach at this base URL (one cheap read)."""
+        ...
 
     def fetch_page(self, cursor: str | None) -> Page:
         """One page of contacts from `cursor` (None: the first page)."""

@@ -18,12 +18,14 @@ from config.settings import Settings
 from storage.locking import sync_lock
 from storage.status import load_attention
 from storage.store import Store
+from sync.binding import check_binding
 from sync.engine import Engine, EngineOptions
-from sync.errors import ConfigError, Interrupted, LockHeld, RetryableError, SyncError
+from sync.errors import AccountMismatch, ConfigError, Interrupted, LockHeld, SyncError
 from sync.lev.client import LevClient, open_http
-from sync.logs import masker
-from sync.pacing import RateBudget, SlidingWindowPacer, budget_for_tier, budget_from_me
+from sync.logs import MASK, masker
+from sync.pacing import SlidingWindowPacer, budget_for_tier, budget_from_me
 from sync.progress import RunProgress
+from sync.remote import AccountIdentity
 from sync.retrying import RetryBudget, RetryPolicy
 
 log = structlog.get_logger("sync.run")
@@ -74,6 +76,7 @@ def build_client(
         token=token,
         origin_app=settings.origin_app,
         timeout=settings.timeout_seconds,
+        stop=stop,
         transport=transport,
     )
 
@@ -83,6 +86,7 @@ def build_client(
         budget=RetryBudget(retry.budget_seconds),
         sleep=pause_until(stop),
         pacer=pacer,
+        secrets=(token,),
     )
 
 
@@ -102,36 +106,26 @@ def pause_until(stop: threading.Event | None) -> Callable[[float], None]:
     return pause
 
 
-DISCOVERY = "pacing.discovered"
 PACING_LOG = "pacing.log"
-DISCOVERY_MAX_AGE_SECONDS = 86_400
 
 
-def prepare_pacer(settings: Settings, store: Store, client: LevClient, pacer: SlidingWindowPacer) -> None:
-    """Give the pacer its budget (tier setting, else a cached or fresh `GET /me`) and history."""
+def prepare_pacer(settings: Settings, store: Store, pacer: SlidingWindowPacer) -> None:
+    """Give the pacer its history and, from the tier setting, its budget; reads only."""
+    if settings.tier == "unlimited":
+        return
     with store.read() as tx:
         saved_log = store.load_checkpoint(tx, PACING_LOG)
-        discovered = store.load_checkpoint(tx, DISCOVERY)
     if saved_log:
         pacer.restore(json.loads(saved_log))
     if settings.tier is not None:
         pacer.budget = budget_for_tier(settings.tier, settings.rate_window_seconds)
-        return
-    cached = json.loads(discovered) if discovered else None
-    if cached and time.time() - cached["at"] < DISCOVERY_MAX_AGE_SECONDS:
-        pacer.budget = RateBudget(*cached["budget"]) if cached["budget"] else None
-        return
-    try:
-        me = client.fetch_me()
-    except RetryableError as exc:  # not cached: the next run asks again
-        log.info("sync.pacing.unknown", error=str(exc))
-        return
-    pacer.budget = budget_from_me(me, settings.rate_window_seconds) if me is not None else None
-    budget = pacer.budget
-    record = {"at": time.time(), "budget": None if budget is None else list(astuple(budget))}
-    with store.write() as tx:
-        store.save_checkpoint(tx, DISCOVERY, json.dumps(record))
-    log.info("sync.pacing.discovered", budget=record["budget"])
+
+
+def discover_budget(settings: Settings, pacer: SlidingWindowPacer, account: AccountIdentity) -> None:
+    """Without a tier setting, the budget the API states in the answer that named the account."""
+    if settings.tier is None:
+        pacer.budget = budget_from_me(account.details, settings.rate_window_seconds)
+        log.debug("sync.pacing.discovered", budget=None if pacer.budget is None else astuple(pacer.budget))
 
 
 def save_pacer(store: Store, pacer: SlidingWindowPacer) -> None:
@@ -150,8 +144,9 @@ def run_once(
 ) -> RunResult:
     """Run one sync under the store's lock, record it and log its summary.
 
-    Raises LockHeld when another sync holds the lock; every other failure is
-    recorded in the run history and returned as the outcome.
+    Raises LockHeld when another sync holds the lock, and AccountMismatch (after
+    recording the run as refused) when the API reaches another account than the
+    store's; every other failure is recorded in the run history and returned as the outcome.
     """
     run_id = uuid.uuid4().hex[:12]
     structlog.contextvars.clear_contextvars()
@@ -174,27 +169,33 @@ def run_once(
             progress=progress,
         )
         error: str | None = None
+        refusal: AccountMismatch | None = None
         try:
-            if settings.tier != "unlimited":
-                prepare_pacer(settings, store, client, pacer)
+            prepare_pacer(settings, store, pacer)
+            account = check_binding(store, client)  # before anything is sent or written
+            discover_budget(settings, pacer, account)
             engine.run()
             outcome = "ok"
+        except AccountMismatch as exc:  # recorded as refused, then raised below: exit 2
+            refusal, outcome, error = exc, "refused", str(exc)
         except Interrupted as exc:
             outcome, error = "interrupted", str(exc)
         except SyncError as exc:
             outcome, error = "failed", str(exc)
-        except Exception as exc:  # a bug: the run is recorded as failed, the traceback goes on up
-            with contextlib.suppress(SyncError):
-                store.save_run_finished(
-                    run_id,
-                    outcome="failed",
-                    counts=engine.counts.as_dict(),
-                    error=f"internal error ({type(exc).__name__}); the log has the traceback",
-                )
-            raise
+        except Exception as exc:  # a bug: a failed run (exit 3) like any other, the traceback in the log
+            log.error("sync.run.crashed", exc_info=True)
+            said = str(exc).splitlines()[0][:300] if str(exc) else ""
+            for secret in masker.secrets:  # the message goes to the runs table too
+                said = said.replace(secret, MASK)
+            outcome = "failed"
+            error = (
+                f"internal error ({type(exc).__name__}{': ' + said if said else ''}); the log has the "
+                "traceback: please report it. Each step commits on its own, so the next run goes on"
+            )
         finally:
             client_stats = client.stats
-            save_pacer(store, pacer)
+            if refusal is None:  # a refused run's one request went to another account
+                save_pacer(store, pacer)
         with store.read() as tx:
             open_conflicts, waiting_rejections = load_attention(tx)
         if outcome == "ok" and (open_conflicts or waiting_rejections):
@@ -211,6 +212,9 @@ def run_once(
             "seconds": round(time.monotonic() - started, 3),
         }
         store.save_run_finished(run_id, outcome=outcome, counts=counts, error=error)
-        summary = log.error if outcome == "failed" else log.info
+        # A run that needs a person still says so under --log-level warning.
+        summary = {"failed": log.error, "ok": log.info}.get(outcome, log.warning)
         summary("sync.run.finished", outcome=outcome, error=error, **counts)
+    if refusal is not None:
+        raise refusal
     return RunResult(run_id, outcome, counts, error)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sync.identity import binding_line
+
 
 def render_status(report: dict[str, Any]) -> str:
-    lines = [f"contacts in store: {report['contacts']}"]
+    lines = [binding_line(report), f"contacts in store: {report['contacts']}"]
     lines.append(
         f"local changes waiting: {report['pending_writes']} pending write(s), "
         f"{report['local_changes']} new row(s) not yet created remotely"

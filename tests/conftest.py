@@ -1,7 +1,8 @@
 """Fixtures shared by the suites: a real sandbox over loopback, real stores.
 
 PostgreSQL tests use the server at CONTACTS_SYNC_TEST_PG_URL (default the local
-one at 127.0.0.1:5432, database `test`), each in a schema of its own.
+one at 127.0.0.1:5432, database `test`), each in a schema of its own; when none
+answers there, one throwaway server for the session (see tests/pg_server.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sync.lev.sandbox.server import SandboxServer
 from sync.lev.sandbox.testing import running_sandbox
 from sync.logs import configure_logging
 from sync.runner import RunResult, run_once
+from tests.pg_server import server_problem, throwaway_postgres
 
 PG_URL = os.environ.get("CONTACTS_SYNC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 JSON_COLUMNS = {"phones", "contact_types", "extra"}
@@ -102,18 +104,40 @@ def _decoded(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+@pytest.fixture(scope="session")
+def pg_server_url(pytestconfig: pytest.Config) -> Iterator[str]:
+    """The configured server when it answers, else a throwaway one for the whole session."""
+    problem = server_problem(PG_URL)
+    if problem is None:
+        yield PG_URL
+        return
+    with throwaway_postgres() as url:
+        pytestconfig.stash[THROWAWAY_NOTE] = f"{url} (nothing answered at {PG_URL}: {problem})"
+        yield url
+
+
+THROWAWAY_NOTE = pytest.StashKey[str]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    note = config.stash.get(THROWAWAY_NOTE, None)
+    if note is not None:
+        terminalreporter.write_line(f"PostgreSQL tests ran on a throwaway server at {note}")
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'contacts.db'}"
         return
+    server_url: str = request.getfixturevalue("pg_server_url")
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_URL, autocommit=True) as admin:
+    with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {schema}")
     try:
-        yield f"{PG_URL.replace('postgresql://', 'postgresql+psycopg://')}?options=-csearch_path%3D{schema}"
+        yield f"{server_url.replace('postgresql://', 'postgresql+psycopg://')}?options=-csearch_path%3D{schema}"
     finally:
-        with psycopg.connect(PG_URL, autocommit=True) as admin:
+        with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 

@@ -1,38 +1,52 @@
 """The Lev contacts API over HTTP: a thin shell around `wire.py`.
 
 Every request is paced, logged once (method, path, status, duration,
-request_id, never a header), and retried through the one retry loop; httpx's
-exceptions become the product's here and nowhere else.
+request_id, never a header), limited to `timeout` seconds in all and ended by a
+shutdown (`sync.transport`), and retried through the one retry loop; httpx's
+exceptions become the product's here and nowhere else. Every answer passes
+through a `Redactor` on arrival, so a server that echoes the token cannot put
+it into a message, the store or the logs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import ssl
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import structlog
 
 from sync.errors import (
-    AuthError,
     FatalError,
+    Interrupted,
     InvalidResponse,
     NetworkError,
     RateLimited,
     RequestRejected,
     ServerUnavailable,
 )
+from sync.lev.account import identity_from_me
 from sync.lev.fields import CONTACTS_PATH, PAGE_LIMIT_MAX
 from sync.lev.wire import LevWireRules, decode_body, error_for, parse_contact, parse_page
 from sync.plan import PreparedWrite
-from sync.remote import Page, RequestStats
+from sync.redaction import Redactor
+from sync.remote import AccountIdentity, Page, RequestStats
 from sync.retrying import RetryBudget, RetryPolicy, call_with_retries
+from sync.transport import DeadlineTransport, RequestDeadlineExceeded
 
 log = structlog.get_logger("sync.http")
+T = TypeVar("T")
+
+FIRST_CONTACT_RETRY_SECONDS = 1.0
+
+
+class _ConnectFailed(NetworkError):
+    """The connection itself could not be made: refused, DNS, unreachable, connect timeout."""
 
 
 class Pacer(Protocol):
@@ -52,9 +66,13 @@ def open_http(
     origin_app: str,
     timeout: float = 30.0,
     verify: bool = True,
+    stop: threading.Event | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> httpx.Client:
-    """An httpx client with the Lev headers and explicit timeouts (never unbounded)."""
+    """An httpx client with the Lev headers, never unbounded: `timeout` is the most one
+    request may take in all (connect, send, wait, read the whole answer) and per read;
+    connecting gets at most 10 s of it. Setting `stop` ends a request in flight.
+    A given `transport` (tests) replaces all of that."""
     return httpx.Client(
         base_url=base_url.rstrip("/"),
         headers={
@@ -64,7 +82,7 @@ def open_http(
         },
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         verify=verify,
-        transport=transport,
+        transport=transport or DeadlineTransport(seconds=timeout, stop=stop, verify=verify),
         follow_redirects=False,
         trust_env=False,
     )
@@ -90,7 +108,9 @@ class LevClient:
         sleep: Callable[[float], None] = time.sleep,
         page_limit: int = PAGE_LIMIT_MAX,
         rng: random.Random | None = None,
+        secrets: Iterable[str] = (),
     ) -> None:
+        """`secrets` are masked in every answer, besides the credential the client sends."""
         self.rules = LevWireRules()
         self.stats = RequestStats()
         self._http = http
@@ -101,6 +121,8 @@ class LevClient:
         self._page_limit = page_limit
         self._rng = rng or random.Random()
         self._stats_lock = threading.Lock()  # writes go out from several threads
+        self._redact = Redactor([*secrets, *_credentials(http)])
+        self._answered = False  # has any request of this client had an HTTP answer?
 
     def close(self) -> None:
         self._http.close()
@@ -118,28 +140,17 @@ class LevClient:
         page: Page = self._with_retries(lambda: self._call("GET", CONTACTS_PATH, what, parse, params=params))
         return page
 
-    def fetch_me(self) -> dict[str, Any] | None:
-        """`GET /me` (tier and rate limits) in one attempt; None when this API does not offer it.
+    def fetch_identity(self) -> AccountIdentity:
+        """`GET /me`, retried like any read: the account this token reaches at this base URL."""
+        base_url = str(self._http.base_url)
 
-        Raises RetryableError when the answer was only a passing failure, AuthError on 401/403.
-        """
-
-        def parse(raw: bytes, *, what: str) -> tuple[dict[str, Any], str | None]:
+        def parse(raw: bytes, *, what: str) -> tuple[AccountIdentity, str | None]:
             body, request_id = decode_body(raw, what=what)
             data = body.get("data")
-            return (data if isinstance(data, dict) else {}), request_id
+            return identity_from_me(data, base_url=base_url, what=what, request_id=request_id), request_id
 
-        try:
-            me: dict[str, Any] = self._call("GET", "/me", "GET /me", parse)
-        except (RequestRejected, InvalidResponse) as exc:
-            log.info("http.discovery.unavailable", error=str(exc))
-            return None
-        except FatalError as exc:
-            if isinstance(exc, AuthError):
-                raise
-            log.info("http.discovery.unavailable", error=str(exc))
-            return None
-        return me
+        identity: AccountIdentity = self._with_retries(lambda: self._call("GET", "/me", "GET /me", parse))
+        return identity
 
     def send_write(self, request: PreparedWrite, idempotency_key: str) -> dict[str, Any]:
         what = f"{request.method} {request.path}"
@@ -177,7 +188,7 @@ class LevClient:
     def _with_retries(self, operation: Callable[[], Any]) -> Any:
         # A garbled answer is retried like a 5xx: a write is safe to resend under its key.
         return call_with_retries(
-            operation,
+            self._first_contact(operation),
             policy=self._retry,
             budget=self._budget,
             sleep=self._sleep,
@@ -185,6 +196,35 @@ class LevClient:
             rng=self._rng,
             also_retry=(InvalidResponse,),
         )
+
+    def _first_contact(self, operation: Callable[[], T]) -> Callable[[], T]:
+        """Until the API has answered once, a failed connect is tried once more, then fatal.
+
+        An API that cannot be reached at all is a wrong api_url, DNS or a firewall far
+        more often than a passing fault: say so in seconds, not after every retry.
+        Once anything was answered, connects fail like any other network error.
+        """
+
+        def attempt() -> T:
+            try:
+                return operation()
+            except _ConnectFailed as exc:
+                if self._answered:
+                    raise
+                self._on_retry(exc, 1, FIRST_CONTACT_RETRY_SECONDS)
+                self._sleep(FIRST_CONTACT_RETRY_SECONDS)
+            try:
+                return operation()
+            except _ConnectFailed as exc:
+                if self._answered:
+                    raise
+                raise FatalError(
+                    f"{exc}, tried twice: check api_url, the network and DNS, and any firewall or "
+                    "proxy on the way (contacts-sync connects directly; it does not use HTTP_PROXY "
+                    "or HTTPS_PROXY)"
+                ) from None
+
+        return attempt
 
     def _on_retry(self, error: Exception, attempt: int, delay: float) -> None:
         with self._stats_lock:
@@ -211,16 +251,26 @@ class LevClient:
         started = time.monotonic()
         try:
             response = self._http.request(method, path, params=params, content=content, headers=headers)
-        except httpx.TimeoutException as exc:
+        except RequestDeadlineExceeded as exc:
             self._log(method, path, started, status=None, error=type(exc).__name__)
-            raise NetworkError(f"{what}: no answer within the timeout") from None
-        except httpx.TransportError as exc:
+            raise NetworkError(f"{what}: {exc}") from None
+        except Interrupted as exc:  # the write, if it was one, stays pending under its key
+            self._log(method, path, started, status=None, error=type(exc).__name__)
+            raise Interrupted(f"{what}: {exc}") from None
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             self._log(method, path, started, status=None, error=type(exc).__name__)
             if _certificate_failure(exc):  # will not fix itself: no retries
                 raise FatalError(
                     f"{what}: the server's TLS certificate could not be verified; check the URL, "
                     "or the system's CA certificates (certificate checks stay on)"
                 ) from None
+            detail = self._redact.text(str(exc) or type(exc).__name__)
+            raise _ConnectFailed(f"{what}: cannot connect to {self._shown_url()} ({detail})") from None
+        except httpx.TimeoutException as exc:
+            self._log(method, path, started, status=None, error=type(exc).__name__)
+            raise NetworkError(f"{what}: no answer within {self._http.timeout.read:g} s") from None
+        except httpx.TransportError as exc:
+            self._log(method, path, started, status=None, error=type(exc).__name__)
             raise NetworkError(f"{what}: the connection failed ({type(exc).__name__})") from None
         except httpx.RequestError as exc:  # e.g. a body that does not match its Content-Encoding
             self._log(method, path, started, status=None, error=type(exc).__name__)
@@ -228,7 +278,8 @@ class LevClient:
         finally:
             if self._pacer is not None:
                 self._pacer.answered(endpoint)
-        raw = response.content
+        self._answered = True
+        raw = self._redact.answer(response.content, error=not response.is_success)
         if response.is_success:
             try:
                 result, request_id = parse(raw, what=what)
@@ -245,6 +296,8 @@ class LevClient:
             what=what,
             content_type=response.headers.get("content-type", ""),
             retry_after_header=response.headers.get("retry-after"),
+            location=self._location(response),
+            path=path,
         )
         self._log(method, path, started, response.status_code, error.request_id, type(error).__name__)
         if isinstance(error, RateLimited):
@@ -253,6 +306,18 @@ class LevClient:
             if self._pacer is not None:
                 self._pacer.slow_down(endpoint, error.retry_after)
         raise error
+
+    def _shown_url(self) -> str:
+        """api_url as a message may show it: no user, password or query."""
+        return str(self._http.base_url.copy_with(userinfo=b"", query=None, fragment=None)).rstrip("/")
+
+    def _location(self, response: httpx.Response) -> str | None:
+        location: str | None = response.headers.get("location")
+        if not location:
+            return None
+        with contextlib.suppress(httpx.InvalidURL):  # shown as sent, then
+            location = str(response.url.join(location))
+        return self._redact.text(location)
 
     def _log(
         self,
@@ -272,6 +337,12 @@ class LevClient:
             request_id=request_id,
             error=error,
         )
+
+
+def _credentials(http: httpx.Client) -> list[str]:
+    """The secret in the client's Authorization header (the token after "Bearer")."""
+    _, _, credential = http.headers.get("authorization", "").partition(" ")
+    return [credential.strip()] if credential.strip() else []
 
 
 def _certificate_failure(exc: BaseException) -> bool:

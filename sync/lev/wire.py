@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Collection, Mapping
 from typing import Any, TypeGuard
+from urllib.parse import urlsplit, urlunsplit
 
 import phonenumbers
 
@@ -33,8 +34,11 @@ from sync.lev.fields import (
 )
 from sync.plan import PreparedWrite, Refusal, canonical_json
 from sync.remote import Page
+from sync.values import text_problem
 
-MAX_TEXT_LENGTH = 65_536  # a longer string from the API is a broken answer, not a name
+# A longer string from the API is a broken answer, not a name; so a longer local one is
+# refused before it is sent, or its own answer would be refused.
+MAX_TEXT_LENGTH = 65_536
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _NOT_PATCHABLE_YET = {"email": "the Lev API does not support changing a contact's email yet (it answers 409)"}
 
@@ -108,7 +112,13 @@ def _wire_value(name: str, value: Any) -> tuple[Any, str | None]:
         if value is None:
             return "", None
         if not isinstance(value, str):
-            return None, f"{name} must be text, not {type(value).__name__} {value!r}"
+            return None, f"{name} must be text, not {type(value).__name__} {value!r:.80}"
+        unstorable = text_problem(value)
+        if unstorable:
+            return None, f"{name} {unstorable}: {value!r:.80}"
+        # The answer would echo it back, and an answer's check refuses longer text.
+        if len(value) > MAX_TEXT_LENGTH:
+            return None, f"{name} has {len(value):,} characters; the API takes at most {MAX_TEXT_LENGTH:,}"
         if name == "email" and value and not _EMAIL.match(value):
             return None, f"email {value!r} is not an email address"
         return value, None
@@ -119,7 +129,11 @@ def _wire_value(name: str, value: Any) -> tuple[Any, str | None]:
             return value, None
         return None, f"{name} must be true or false, not {value!r}"
     if name == "phones":
-        return _wire_phones(value)
+        phones, problem = _wire_phones(value)
+        unstorable = None if problem else text_problem(phones)
+        if unstorable:
+            return None, f"phones {unstorable}: {value!r:.80}"
+        return phones, problem
     return None, f"{name} cannot be written through the API"
 
 
@@ -167,9 +181,22 @@ def decode_body(raw: bytes, *, what: str) -> tuple[dict[str, Any], str | None]:
 
 
 def error_for(
-    status: int, raw: bytes, *, what: str, content_type: str, retry_after_header: str | None
+    status: int,
+    raw: bytes,
+    *,
+    what: str,
+    content_type: str,
+    retry_after_header: str | None,
+    location: str | None = None,
+    path: str | None = None,
 ) -> SyncError:
-    """Translate an unsuccessful answer into the product's exception for it."""
+    """Translate an unsuccessful answer into the product's exception for it.
+
+    `location` is a redirect's Location header made absolute, `path` the
+    request's path below api_url (to tell which api_url the redirect points to).
+    """
+    if 300 <= status < 400:
+        return FatalError(_redirect_message(status, what=what, location=location, path=path))
     message, request_id, hint = _error_details(raw, content_type)
     header_hint = _seconds(retry_after_header)
     if header_hint is not None:
@@ -194,6 +221,27 @@ def error_for(
         error = FatalError(said)
     error.request_id = request_id
     return error
+
+
+def _redirect_message(status: int, *, what: str, location: str | None, path: str | None) -> str:
+    # Following it would send the token to wherever it points; the user decides instead.
+    if not location:
+        return (
+            f"{what} answered {status}, a redirect without a Location header; contacts-sync does not "
+            "follow redirects, on purpose: check api_url, and any proxy or login page in between"
+        )
+    parts = urlsplit(location)
+    host = parts.netloc.rpartition("@")[2]  # a user or password in it stays out
+    shown = urlunsplit((parts.scheme, host, parts.path, "", ""))
+    moved = shown[: -len(path)] if path and path != "/" and shown.endswith(path) else None
+    return (
+        f"{what} answered {status}, a redirect to {shown}"
+        + (" (its query left out)" if parts.query else "")
+        + "; contacts-sync does not follow redirects, on purpose (the token goes to api_url only). "
+        + "If the API has moved, set api_url to its new address"
+        + (f" ({moved})" if moved else "")
+        + "; otherwise check api_url, and any proxy or login page in between"
+    )
 
 
 def _error_details(raw: bytes, content_type: str) -> tuple[str, str | None, float | None]:

@@ -8,6 +8,10 @@ that returns the answer, so a test can serve page 1 well and page 2 badly.
         api.answer("GET /contacts", Answer.json({"data": [], ...}))
         ... run a sync against api.base_url ...
         api.requests  # what the client sent
+
+`Answer(..., byte_seconds=1.0)` sends the answer one byte a second (a trickling
+server or proxy); `body_only=True` sends status line and headers at once first.
+A very long `byte_seconds` is a server that accepts and then says nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import contextlib
 import json
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +37,8 @@ class Answer:
     body: bytes = b""
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    byte_seconds: float = 0.0  # > 0: one byte of the answer per this many seconds
+    body_only: bool = False  # trickle only the body, after status line and headers
 
     @classmethod
     def json(cls, value: Any, status: int = 200) -> Answer:
@@ -50,6 +57,10 @@ class Request:
 
 Responder = Callable[[Request], Answer]
 NOT_FOUND = Answer.json({"request_id": "req-fake-404", "error": {"status": 404, "message": "No route"}}, 404)
+# Every run first asks whose account it reaches; a test about /me answers it its own way.
+ME = Answer.json(
+    {"request_id": "req-fake-me", "data": {"account": {"id": 1, "slug": "fake", "name": "Fake Account"}}}
+)
 
 
 def route_of(method: str, path: str) -> str:
@@ -82,6 +93,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.requests.append(request)
             responder = self.server.routes.get(request.route)
         answer = responder(request) if responder else NOT_FOUND
+        if answer.byte_seconds > 0:
+            self._trickle(answer)
+            return
         self.send_response(answer.status)
         self.send_header("Content-Type", answer.content_type)
         self.send_header("Content-Length", str(len(answer.body)))
@@ -90,6 +104,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         with contextlib.suppress(OSError):
             self.wfile.write(answer.body)
+
+    def _trickle(self, answer: Answer) -> None:
+        self.close_connection = True
+        head = (
+            f"HTTP/1.1 {answer.status} {self.responses.get(answer.status, ('',))[0]}\r\n"
+            f"Content-Type: {answer.content_type}\r\nContent-Length: {len(answer.body)}\r\n"
+            + "".join(f"{name}: {value}\r\n" for name, value in answer.headers.items())
+            + "\r\n"
+        ).encode()
+        slow = answer.body if answer.body_only else head + answer.body
+        with contextlib.suppress(OSError):  # the client gave up and closed: that is the point
+            if answer.body_only:
+                self.wfile.write(head)
+                self.wfile.flush()
+            for position in range(len(slow)):
+                if self.server.closing.wait(answer.byte_seconds):
+                    return
+                self.wfile.write(slow[position : position + 1])
+                self.wfile.flush()
+                self.server.trickled_at = time.monotonic()
 
     do_GET = do_POST = do_PATCH = _serve
 
@@ -101,8 +135,10 @@ class _Server(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.lock = threading.Lock()
-        self.routes: dict[str, Responder] = {}
+        self.routes: dict[str, Responder] = {"GET /me": lambda _request: ME}
         self.requests: list[Request] = []
+        self.closing = threading.Event()  # ends trickling answers when the test is over
+        self.trickled_at: float | None = None  # when a trickling answer last sent a byte
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client that hangs up (or fails the TLS handshake) is not news here
@@ -133,6 +169,11 @@ class FakeApi:
         with self._server.lock:
             self._server.routes[route] = responder if callable(responder) else (lambda _request: responder)
 
+    @property
+    def trickled_at(self) -> float | None:
+        """time.monotonic() of the last byte a trickling answer sent, None before the first."""
+        return self._server.trickled_at
+
     def forget_requests(self) -> None:
         with self._server.lock:
             self._server.requests.clear()
@@ -144,6 +185,7 @@ class FakeApi:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._server.closing.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)

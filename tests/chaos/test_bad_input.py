@@ -329,11 +329,16 @@ def test_patch_answered_with_another_contact_fails_naming_the_request(synced: Sy
 
 @pytest.mark.parametrize(
     "answer",
-    [raw(b"not json"), Answer.json({"request_id": RID, "data": "tier"}), raw(HTML, "text/html", 502)],
-    ids=["not-json", "data-not-an-object", "html-502"],
+    [
+        raw(b"not json"),
+        Answer.json({"request_id": RID, "data": "tier"}),
+        Answer.json({"request_id": RID, "data": {"account": {"slug": "no-id"}}}),
+        raw(HTML, "text/html", 502),
+    ],
+    ids=["not-json", "data-not-an-object", "account-without-id", "html-502"],
 )
-def test_bad_discovery_answer_does_not_stop_the_sync(tmp_path: Path, answer: Answer) -> None:
-    """A garbled GET /me (rate-limit discovery) is skipped: the sync itself still runs."""
+def test_bad_me_answer_stops_the_run_before_anything_is_pulled(tmp_path: Path, answer: Answer) -> None:
+    """A garbled GET /me cannot tell whose account it is: the run fails naming it and stores nothing."""
     with FakeApi() as fake:
         fake.answer("GET /contacts", Answer.json(envelope()))
         fake.answer("GET /me", answer)
@@ -351,8 +356,11 @@ def test_bad_discovery_answer_does_not_stop_the_sync(tmp_path: Path, answer: Ans
             result = run_once(settings, store=store)
         finally:
             store.close()
-    assert result.outcome == "ok", result.error
-    assert len(load_tables(tmp_path / "contacts.db")["contacts"]) == len(CONTACTS)
+        routes = {r.route for r in fake.requests}
+    assert result.outcome == "failed" and "GET /me" in (result.error or ""), result
+    assert routes == {"GET /me"}, routes
+    tables = load_tables(tmp_path / "contacts.db")
+    assert tables["contacts"] == [] and not any(c["name"] == "binding" for c in tables["checkpoints"])
 
 
 # --- bad local rows -----------------------------------------------------------------------
@@ -566,6 +574,9 @@ CLI_CASES: dict[str, CliCase] = {
     ),
     "database-url-unsupported": CliCase(
         {"CONTACTS_SYNC_DATABASE_URL": "mysql://u@localhost/db"}, 2, "CONTACTS_SYNC_DATABASE_URL"
+    ),
+    "database-url-flag-unsupported": CliCase(
+        {}, 2, "contacts-sync: --database-url: mysql://", args=("sync", "--database-url", "mysql://u@h/db")
     ),
     "config-not-toml": CliCase(
         {"CONTACTS_SYNC_CONFIG": "{dir}/config.toml"}, 2, "config.toml", toml("a = [")

@@ -71,7 +71,15 @@ FAULT_RULES = {
     "drop-before": "drop-before@p{p}{scope}",
     "drop-after": "drop-after@p{p}/WRITE",
     "slow": "slow=700@p{slow_p}{scope}",  # past the 0.5 s client timeout
+    "trickle": "trickle=5@p{slow_p}{scope}",  # a byte every 5 ms: past the 0.5 s overall deadline
+    "endless": "endless@p{p}/GET",  # an empty page that claims more: the walk goes on in place
+    "surrogate": "surrogate@p{p}{scope}",  # a contact the store cannot hold: skipped, tried again
+    "nul": "nul@p{p}{scope}",
+    "huge": "huge@p{p}{scope}",  # an answer past the length check: retried, never our own request
+    "echo-token": "echo-token=500@p{p}{scope}",  # the token must reach no table
 }
+# Not drawn: `endless-junk` stores junk rows by design (each page commits), which the safety
+# stop then keeps from being flagged; tests/chaos/test_endless_lists.py covers it alone.
 # Fixed request numbers: some bite every time (and outlast the five attempts).
 FAULT_SHOTS = (
     "500@1-5",
@@ -82,6 +90,10 @@ FAULT_SHOTS = (
     "html502@1-3",
     "slow=700@1/WRITE,drop-before@2/WRITE",
     "503@2-6",
+    "endless@1-12/GET",  # ten empty pages in a row: the walk stops, the next run starts it over
+    "huge@1-2/WRITE",
+    "surrogate@1/GET,nul@2/GET",
+    "echo-token=401@1",
 )
 
 
@@ -384,6 +396,7 @@ class ChaosSync(RuleBasedStateMachine):
         else:
             assert result.outcome in ("ok", "attention"), f"a sync without faults failed: {result.error}"
         tables = load_tables(self.db_path)
+        assert self.sandbox.token not in repr(tables), "the token reached the store"
         problems = integrity_problems(tables, pending_allowed=True, deleted=self.journal.deleted)
         assert not problems, problems
         markers = [c[MARKER_FIELD] for c in self.sandbox.state.all_contacts()]

@@ -36,6 +36,8 @@ DEPLOY = ROOT / "deploy"
 SYSTEMD = DEPLOY / "systemd"
 UNITS = ("contacts-sync.service", "contacts-sync-once.service", "contacts-sync.timer")
 DOCKERFILE = DEPLOY / "docker" / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+HEALTH_PORT_VARIABLE = ENV_PREFIX + "HEALTH_PORT"
 COMPOSE = DEPLOY / "docker" / "compose.yaml"
 CRONJOB = DEPLOY / "kubernetes" / "cronjob.yaml"
 DEPLOYMENT = DEPLOY / "kubernetes" / "deployment.yaml"
@@ -99,6 +101,32 @@ def docker_instruction(name: str) -> str:
     values = [arguments for keyword, arguments in dockerfile_instructions() if keyword == name]
     assert len(values) == 1, f"expected one {name} in the Dockerfile, found {len(values)}"
     return values[0]
+
+
+def dockerfile_env() -> dict[str, str]:
+    """The variables the image's ENV instructions set."""
+    env: dict[str, str] = {}
+    for keyword, arguments in dockerfile_instructions():
+        if keyword == "ENV":
+            env.update(word.partition("=")[::2] for word in shlex.split(arguments))
+    return env
+
+
+def dockerignored(path: str) -> bool:
+    """Whether .dockerignore keeps ``path`` (relative to the repo root) out of the build context."""
+    patterns = [
+        line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line.strip() and line[0] != "#"
+    ]
+    assert not any(p.startswith("!") for p in patterns), "exceptions are not modelled here"
+
+    def regex(pattern: str) -> str:
+        out = re.escape(pattern.strip("/"))
+        out = out.replace(r"\*\*/", "(?:.*/)?").replace(r"\*", "[^/]*").replace(r"\?", "[^/]")
+        return out.replace(r"\[", "[").replace(r"\]", "]")
+
+    parts = PurePosixPath(path).parts
+    prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]  # a matched folder takes its files
+    return any(re.fullmatch(regex(p), prefix) for p in patterns for prefix in prefixes)
 
 
 def exec_form(arguments: str) -> list[str]:
@@ -416,23 +444,27 @@ def test_dockerfile_copies_every_package_from_the_repo_root() -> None:
     assert {"pyproject.toml", "README.md"} <= sources
 
 
-def test_dockerfile_healthcheck_matches_the_daemons_health_port() -> None:
-    """The HEALTHCHECK is exec-form Python that GETs /healthz on the port CMD serves it on."""
+def test_dockerfile_healthcheck_matches_the_daemons_health_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The image's CONTACTS_SYNC_HEALTH_PORT is the port CMD's daemon serves, EXPOSEs and HEALTHCHECKs."""
     healthcheck = docker_instruction("HEALTHCHECK")
     options, _, command = healthcheck.partition(" CMD ")
     assert "--start-period" in options
     argv = exec_form(command)
     assert argv[:2] == ["python", "-c"]
     compile(argv[2], "<HEALTHCHECK>", "exec")
+    assert "--health-port" not in exec_form(docker_instruction("CMD")), "a flag would not follow the ENV"
+    port = dockerfile_env()[HEALTH_PORT_VARIABLE]
+    monkeypatch.setenv(HEALTH_PORT_VARIABLE, port)
     params = parse_with_cli(["contacts-sync", *exec_form(docker_instruction("CMD"))]).params
-    assert f"http://127.0.0.1:{params['health_port']}/healthz" in argv[2]
+    assert params["health_port"] == int(port)
     assert params["health_host"] == "127.0.0.1"
-    assert docker_instruction("EXPOSE") == str(params["health_port"])
+    assert HEALTH_PORT_VARIABLE in argv[2] and "127.0.0.1" in argv[2]
+    assert docker_instruction("EXPOSE") == port
 
 
 @pytest.mark.parametrize(("outcome", "healthy"), [("ok", True), ("failed", False), (None, False)])
 def test_dockerfile_healthcheck_command_against_the_real_endpoint(outcome: str | None, healthy: bool) -> None:
-    """The HEALTHCHECK's Python exits 0 against a healthy /healthz and non-zero on 503, on loopback."""
+    """The HEALTHCHECK's Python, given the port in the ENV, exits 0 on a healthy /healthz and not on 503."""
     code = exec_form(docker_instruction("HEALTHCHECK").partition(" CMD ")[2])[2]
     metrics = DaemonMetrics(stale_after_seconds=600)
     if outcome is not None:
@@ -441,10 +473,11 @@ def test_dockerfile_healthcheck_command_against_the_real_endpoint(outcome: str |
     try:
         port = server.server_address[1]
         result = subprocess.run(
-            [sys.executable, "-c", code.replace(":9102/", f":{port}/")],
+            [sys.executable, "-c", code],
             capture_output=True,
             timeout=30,
             check=False,
+            env={**dockerfile_env(), "PATH": "/usr/bin:/bin", HEALTH_PORT_VARIABLE: str(port)},
         )
     finally:
         server.shutdown()
@@ -452,7 +485,31 @@ def test_dockerfile_healthcheck_command_against_the_real_endpoint(outcome: str |
     assert (result.returncode == 0) is healthy, result.stderr.decode()
 
 
-def test_compose_service() -> None:
+def test_dockerignore_keeps_the_venv_git_and_secrets_out_of_the_build_context() -> None:
+    """.dockerignore leaves out .venv, .git, caches, stores and env files, and nothing the image COPYs."""
+    for path in (
+        ".venv/bin/python",
+        ".git/HEAD",
+        "sync/__pycache__/cli.cpython-311.pyc",
+        ".mypy_cache/3.11/x.json",
+        "deploy/docker/contacts-sync.env",
+        "contacts-sync.env",
+        ".env",
+        "demo/contacts.db",
+        "contacts.db-wal",
+        "tests/conftest.py",
+    ):
+        assert dockerignored(path), f"{path} would be sent to the Docker daemon"
+    for keyword, arguments in dockerfile_instructions():
+        if keyword == "COPY":
+            for source in [w for w in arguments.split() if not w.startswith("--")][:-1]:
+                assert not dockerignored(source), f"COPY {source}: excluded by .dockerignore"
+                for path in (ROOT / source).rglob("*.py") if (ROOT / source).is_dir() else []:
+                    relative = path.relative_to(ROOT).as_posix()
+                    assert "__pycache__" in relative or not dockerignored(relative), relative
+
+
+def test_compose_service(monkeypatch: pytest.MonkeyPatch) -> None:
     """Compose runs one daemon with a named volume, an env file, a 30 s stop grace and loopback ports."""
     compose = load_yaml(COMPOSE)[0]
     (service,) = compose["services"].values()
@@ -465,6 +522,9 @@ def test_compose_service() -> None:
     volume, _, target = service["volumes"][0].partition(":")
     assert target == "/data"
     assert volume in compose["volumes"]
+    for name, value in service.get("environment", {}).items():
+        monkeypatch.setenv(name, str(value))
+    assert HEALTH_PORT_VARIABLE in service["environment"], "the HEALTHCHECK reads the port from it"
     params = parse_with_cli(["contacts-sync", *service["command"]]).params
     assert params["health_host"] == "0.0.0.0"
     for port in service["ports"]:
@@ -592,6 +652,12 @@ def test_deploy_readme_covers_each_way_to_run() -> None:
 def test_settings_variables_are_real_settings(path: Path) -> None:
     """Every CONTACTS_SYNC_* variable a deploy file names is a setting contacts-sync reads."""
     known = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | {ENV_PREFIX + "CONFIG"}
+    known |= {  # and the variables click options read (log level, the daemon's health port)
+        str(param.envvar)
+        for command in cli.commands.values()
+        for param in command.params
+        if isinstance(param.envvar, str)
+    }
     named = set(re.findall(rf"\b{ENV_PREFIX}[A-Z0-9_]+", path.read_text()))
     assert named <= known, named - known
 

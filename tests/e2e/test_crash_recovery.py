@@ -75,18 +75,18 @@ def test_killed_push_resumes_and_applies_every_write_once(tmp_path: Path, kill_a
         assert table.execute("SELECT count(*) AS n FROM writes")[0]["n"] == 0
 
 
-def test_a_bug_mid_run_is_recorded_as_a_failed_run_and_raised(
+def test_a_bug_mid_run_is_recorded_as_a_failed_run_with_exit_3(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An unexpected exception is not swallowed, and the run history does not show it running forever."""
+    """An unexpected exception fails the run (exit 3, not a traceback), and the history shows it ended."""
     assert harness.sync().outcome == "ok"
 
     def broken_plan(self: Engine) -> None:
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(Engine, "plan", broken_plan)
-    with pytest.raises(RuntimeError, match="a bug"):
-        harness.sync()
+    result = harness.sync()
+    assert result.outcome == "failed" and result.exit_code == 3, result
     last = harness.table.execute("SELECT outcome, error, finished_at FROM runs ORDER BY started_at DESC")[0]
     assert last["outcome"] == "failed" and last["finished_at"] is not None
     assert "RuntimeError" in last["error"]

@@ -46,14 +46,14 @@ def test_with_the_tier_configured_no_request_is_refused(standard_tier: Harness) 
 
 
 def test_the_budget_is_discovered_from_me_when_no_tier_is_set(standard_tier: Harness) -> None:
-    """Without a tier setting, one GET /me supplies the budget and no request is refused."""
+    """Without a tier setting, the GET /me that names the account supplies the budget: nothing is refused."""
     harness = standard_tier
     harness.sync()
     edit_rows(harness, 45)
     result = harness.sync()
     assert result.counts["rate_limited"] == 0
     me_calls = [e for e in harness.sandbox.state.request_log() if e.path.endswith("/me")]
-    assert len(me_calls) == 1  # cached in the store for the next runs
+    assert len(me_calls) == 2  # one a run, and no other request for the budget
 
 
 def test_without_any_budget_it_adapts_to_429s_and_finishes(standard_tier: Harness) -> None:

@@ -41,7 +41,7 @@ def test_first_sync_copies_every_connected_contact(harness: Harness) -> None:
     pages = -(-len(connected) // 200)
     lists = [e for e in harness.sandbox.state.request_log() if e.path.startswith("/api/external/v2/contacts")]
     assert len(lists) == pages
-    assert result.counts["requests"] <= pages + 1  # at most one discovery call (GET /me)
+    assert result.counts["requests"] == pages + 1  # and one GET /me: whose account, what budget
 
 
 def test_second_sync_changes_nothing_and_sends_nothing(harness: Harness) -> None:
@@ -270,7 +270,7 @@ def test_an_interrupted_pull_resumes_from_its_cursor(harness: Harness) -> None:
     harness.sandbox.state.set_faults("")
     harness.sandbox.state.reset_log()
     assert harness.sync().outcome == "ok"
-    paths = [e.path for e in harness.sandbox.state.request_log()]
+    paths = [e.path for e in harness.sandbox.state.request_log() if e.endpoint != "GET /me"]
     assert len(paths) == 1 and "cursor=" in paths[0]
 
 

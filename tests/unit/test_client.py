@@ -13,7 +13,7 @@ import respx
 import structlog
 from structlog.testing import capture_logs
 
-from sync.errors import AuthError, InvalidResponse, NetworkError, RequestRejected
+from sync.errors import AuthError, FatalError, InvalidResponse, NetworkError, RequestRejected, SyncError
 from sync.lev.client import LevClient, open_http
 from sync.plan import PreparedWrite, canonical_json
 from sync.retrying import RetryPolicy
@@ -245,3 +245,167 @@ def test_409_to_a_resend_is_retried_but_409_to_a_first_send_is_rejected(lev: Har
     lev.router.patch("/contacts/8").mock(return_value=failure(409))
     with pytest.raises(RequestRejected):
         lev.client.send_write(PreparedWrite("PATCH", "/contacts/8", b'{"title":"x"}'), KEY)
+
+
+# --- an API never reached ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "failure_to_connect",
+    [httpx.ConnectError("[Errno 111] Connection refused"), httpx.ConnectTimeout("timed out")],
+    ids=["refused", "connect-timeout"],
+)
+def test_a_first_request_that_cannot_connect_is_tried_once_more_then_fatal(
+    lev: Harness, failure_to_connect: Exception
+) -> None:
+    """Before any answer, a failed connect gets one retry after a second, then a FatalError with advice."""
+    route = lev.router.get("/contacts").mock(side_effect=failure_to_connect)
+    with pytest.raises(FatalError) as caught:
+        lev.client.fetch_page(None)
+    assert route.call_count == 2
+    assert lev.sleeps == [1.0]
+    message = str(caught.value)
+    assert f"GET /contacts (first page): cannot connect to {BASE} ({failure_to_connect})" in message
+    assert "check api_url" in message and "proxy" in message
+    assert isinstance(caught.value, FatalError) and not isinstance(caught.value, NetworkError)
+
+
+def test_once_the_api_has_answered_a_failed_connect_gets_the_normal_retries(lev: Harness) -> None:
+    """After one answer, connect failures are retried `attempts` times like any network error."""
+    lev.router.get("/contacts", params={"cursor": "c2"}).mock(side_effect=httpx.ConnectError("refused"))
+    lev.router.get("/contacts").mock(return_value=page(1, cursor="c2"))
+    lev.client.fetch_page(None)
+    with pytest.raises(NetworkError, match="cannot connect"):
+        lev.client.fetch_page("c2")
+    assert lev.client.stats.requests == 1 + 4
+    assert len(lev.sleeps) == 3
+
+
+def test_an_identity_check_that_cannot_connect_fails_after_one_retry(lev: Harness) -> None:
+    """`GET /me` (a run's first request) that cannot connect at all raises FatalError after one retry."""
+    route = lev.router.get("/me").mock(side_effect=httpx.ConnectError("[Errno -2] Name or service not known"))
+    with pytest.raises(FatalError, match=r"GET /me: cannot connect to .*Name or service not known"):
+        lev.client.fetch_identity()
+    assert route.call_count == 2
+
+
+def test_the_url_in_a_connect_failure_has_no_password_or_query() -> None:
+    """api_url's user, password and query stay out of the message that names it."""
+    with respx.mock(assert_all_called=False) as router:
+        router.get(url__startswith="https://api.lev.test/").mock(side_effect=httpx.ConnectError("refused"))
+        client = LevClient(
+            open_http(base_url="https://me:pa55word@api.lev.test/v2?key=k3y", token=TOKEN, origin_app="t"),
+            sleep=lambda _seconds: None,
+        )
+        with pytest.raises(FatalError) as caught:
+            client.fetch_page(None)
+        client.close()
+    assert "cannot connect to https://api.lev.test/v2 (refused)" in str(caught.value)
+    assert "pa55word" not in str(caught.value) and "k3y" not in str(caught.value)
+
+
+# --- redirects -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_named_with_its_target_and_not_followed(lev: Harness, status: int) -> None:
+    """A 3xx is a FatalError naming the redirect, its target (no query) and the api_url to set; sent once."""
+    route = lev.router.get("/contacts").mock(
+        return_value=httpx.Response(
+            status,
+            headers={"Location": "/api/external/v3/contacts?limit=200&token=abc"},
+            text="<h1>Moved</h1>",
+        )
+    )
+    with pytest.raises(FatalError) as caught:
+        lev.client.fetch_page(None)
+    message = str(caught.value)
+    assert (
+        f"answered {status}, a redirect to https://api.lev.test/api/external/v3/contacts (its query left out)"
+        in message
+    )
+    assert "does not follow redirects" in message
+    assert "set api_url to its new address (https://api.lev.test/api/external/v3)" in message
+    assert "token=abc" not in message and "not JSON" not in message
+    assert route.call_count == 1
+
+
+def test_a_redirect_without_location_still_says_redirect(lev: Harness) -> None:
+    """A 302 with no Location header says it is a redirect and what to check."""
+    lev.router.get("/contacts").mock(return_value=httpx.Response(302, text="moved"))
+    with pytest.raises(FatalError, match=r"answered 302, a redirect without a Location header.*api_url"):
+        lev.client.fetch_page(None)
+
+
+# --- echoed secrets ------------------------------------------------------------------
+
+SLASHED = "lev_sk_echo/with+slash_0123456789"
+
+
+def echo_of(token: str) -> list[str]:
+    """The forms a server or proxy may echo a credential in, as text inside a JSON body."""
+    return [
+        f"Authorization: Bearer {token}",
+        token.replace("/", "\\/"),
+        f"bearer {token[:14]}",  # cut short by the echo
+        f"header was Bearer%20{token}",
+    ]
+
+
+@pytest.mark.parametrize("status", [400, 401, 422, 500])
+def test_a_token_echoed_in_an_error_answer_reaches_no_message(status: int) -> None:
+    """An error body echoing the token (plain, JSON-escaped, cut short, URL-encoded) leaves no trace of it."""
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        echoed = " | ".join(echo_of(SLASHED))
+        body = ('{"request_id": "req_echo", "error": {"message": "' + echoed + '"}}').encode()
+        router.patch("/contacts/7").mock(
+            return_value=httpx.Response(status, content=body, headers={"Content-Type": "application/json"})
+        )
+        client = LevClient(
+            open_http(base_url=BASE, token=SLASHED, origin_app="t"),
+            retry=RetryPolicy(attempts=1),
+            sleep=lambda _seconds: None,
+        )
+        with pytest.raises(SyncError) as caught:
+            client.send_write(PATCH, KEY)
+        client.close()
+    message = str(caught.value)
+    assert "Bearer ***" in message and "req_echo" in message
+    for fragment in (SLASHED, SLASHED.replace("/", "\\/"), SLASHED[:14], "with+slash", "slash_0123"):
+        assert fragment not in message, message
+
+
+def test_any_given_secret_is_masked_in_answers_as_well() -> None:
+    """A given secret (a session cookie, say) is masked in error and success bodies; "Bearer" data is kept."""
+    cookie = "sess-9f8e7d6c5b4a"
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        router.get("/contacts", params={"cursor": "x"}).mock(
+            return_value=httpx.Response(
+                200,
+                json={
+                    "request_id": "r",
+                    "data": [contact(2, title=f"pasted {cookie}", department="Bearer bonds desk")],
+                    "pagination": {"has_more": False},
+                },
+            )
+        )
+        router.get("/contacts").mock(
+            side_effect=[
+                failure(500, message=f"cookie session={cookie} rejected"),
+                page(1),
+            ]
+        )
+        client = LevClient(
+            open_http(base_url=BASE, token=TOKEN, origin_app="t"),
+            retry=RetryPolicy(attempts=1),
+            sleep=lambda _seconds: None,
+            secrets=[cookie],
+        )
+        with pytest.raises(SyncError) as caught:
+            client.fetch_page(None)
+        listed = client.fetch_page("x")
+        client.close()
+    assert "session=*** rejected" in str(caught.value)
+    assert listed.contacts[0]["title"] == "pasted ***"
+    # Only known secrets are masked in a successful answer: contact data may say "Bearer".
+    assert listed.contacts[0]["department"] == "Bearer bonds desk"

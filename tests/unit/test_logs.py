@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import structlog
@@ -55,6 +56,14 @@ def test_every_known_secret_is_masked() -> None:
     """With several secrets known, each is masked."""
     result = masked({"event": "a=s3cret-one b=s3cret-two"}, "s3cret-one", "s3cret-two")
     assert result["event"] == f"a={MASK} b={MASK}"
+
+
+def test_a_secret_is_masked_in_its_escaped_spellings_too() -> None:
+    """A session cookie quoted JSON-escaped (`\\/`) or URL-encoded in a message is masked as well."""
+    cookie = "s%3Aabc/def+ghi.sig=="
+    json_escaped = cookie.replace("/", "\\/")
+    result = masked({"event": f"echo {json_escaped} and {quote(cookie, safe='')}"}, cookie)
+    assert result["event"] == f"echo {MASK} and {MASK}"
 
 
 def test_without_secrets_the_event_is_untouched() -> None:

@@ -7,7 +7,7 @@ from array import array
 import pytest
 
 from sync.errors import InvalidResponse
-from sync.paging import IdSet, Paginator
+from sync.paging import EndlessWalk, IdSet, Paginator
 from sync.remote import Page
 
 
@@ -87,3 +87,62 @@ def test_idset_keeps_ids_in_an_eight_byte_array() -> None:
     assert len(ids._sorted) == 2 * IdSet._BATCH
     assert list(ids._sorted) == sorted(ids._sorted)
     assert len(ids._recent) == 0
+
+
+def contacts_page(
+    cursor: str | None, count: int, *, start: int = 0, total: int | None = None, has_more: bool = True
+) -> Page:
+    contacts = [{"id": start + n} for n in range(count)]
+    return Page(contacts, cursor, has_more, "req-7", total)
+
+
+def test_paginator_stops_a_walk_of_empty_pages_that_say_there_is_more() -> None:
+    """Empty pages with has_more and a fresh cursor every time stop the walk after a few, naming the count."""
+    walk = Paginator(max_empty_pages=4)
+    for n in range(3):
+        walk.advance(contacts_page(f"c{n}", 0), what="GET /contacts")
+    with pytest.raises(EndlessWalk, match="4 pages and 0 contacts") as caught:
+        walk.advance(contacts_page("c3", 0), what="GET /contacts")
+    assert "brought no contact" in str(caught.value)
+    assert caught.value.request_id == "req-7"
+
+
+def test_paginator_counts_empty_pages_in_a_row_only() -> None:
+    """An empty page now and then (a filtered page) does not stop a walk that keeps bringing contacts."""
+    walk = Paginator(max_empty_pages=2)
+    for n in range(10):
+        walk.advance(contacts_page(f"e{n}", 0), what="GET /contacts")
+        walk.advance(contacts_page(f"f{n}", 5, start=n * 5), what="GET /contacts")
+    walk.advance(contacts_page(None, 0, has_more=False), what="GET /contacts")
+    assert walk.finished and walk.pages == 21
+
+
+def test_paginator_stops_a_walk_that_outgrows_the_total_it_was_given() -> None:
+    """Pages of ever-new contacts stop once the walk passes total * 1.1 plus two pages, naming why."""
+    walk = Paginator()
+    pages = 0
+    with pytest.raises(EndlessWalk, match="holds 1000 contacts") as caught:
+        while pages < 100:
+            walk.advance(contacts_page(f"c{pages}", 100, start=pages * 100, total=1000), what="GET /contacts")
+            pages += 1
+    # 1000 * 1.1 + 2 pages of 100 = 1300: the 14th page of 100 is one too many.
+    assert walk.pages == 14 and walk.contacts == 1400
+    assert "14 pages" in str(caught.value)
+
+
+def test_paginator_lets_a_list_that_grows_during_the_walk_finish() -> None:
+    """A total that grows page by page (contacts created during the walk) moves the bound with it."""
+    walk = Paginator()
+    for n in range(30):
+        walk.advance(contacts_page(f"c{n}", 100, start=n * 100, total=1000 + n * 100), what="GET /contacts")
+    walk.advance(contacts_page(None, 50, start=3000, total=3050, has_more=False), what="GET /contacts")
+    assert walk.finished and walk.contacts == 3050
+
+
+def test_paginator_bounds_a_walk_without_a_total_by_pages() -> None:
+    """An API that gives no total still cannot walk past the page limit."""
+    walk = Paginator(max_pages_without_total=5)
+    for n in range(4):
+        walk.advance(contacts_page(f"c{n}", 2, start=n * 2), what="GET /contacts")
+    with pytest.raises(EndlessWalk, match="no total"):
+        walk.advance(contacts_page("c4", 2, start=8), what="GET /contacts")

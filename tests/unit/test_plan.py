@@ -264,3 +264,92 @@ def test_canonical_json_sorts_keys_and_keeps_utf8() -> None:
     """Bodies are compact, key-sorted and keep non-ASCII as UTF-8 bytes."""
     assert canonical_json({"b": 1, "a": "Zoë 東京"}) == '{"a":"Zoë 東京","b":1}'.encode()
     assert canonical_json({"b": {"d": [], "c": None}}) == b'{"b":{"c":null,"d":[]}}'
+
+
+# --- poison local values -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"city": "x" * 70_000}, "city has 70,000 characters"),
+        ({"city": b"\xc3(".decode("utf-8", "surrogateescape")}, "city holds text that is not valid UTF-8"),
+        ({"title": "\ud800"}, "title holds text that is not valid UTF-8"),
+        ({"phones": [{"raw": "+12125550100", "extension": "\udcff"}]}, "phones holds text"),
+    ],
+)
+def test_a_local_value_no_answer_could_bring_back_is_refused_before_sending(
+    values: dict[str, Any], named: str
+) -> None:
+    """Text longer than an answer may hold, or not UTF-8, is refused by field, with a body we can store."""
+    for row in (
+        RowState(local_id=1, remote_id=None, local=new_row(first_name="Ada", **values), base=None),
+        existing({**synced(), **values}, synced()),
+    ):
+        planned = plan_row(row, RULES)
+        assert planned.write is None
+        assert planned.rejection is not None and named in planned.rejection.reason
+        stored = planned.rejection.body.decode()  # what the writes table keeps: valid text
+        assert stored.encode() == planned.rejection.body
+        assert json.loads(stored) == ({**row.local} if row.remote_id is None else values)
+
+
+def test_a_refusal_of_undecodable_text_is_made_once() -> None:
+    """The same undecodable value refused earlier is recognised as the same refusal, not made again."""
+    local = {**synced(), "city": b"Z\xfcrich".decode("utf-8", "surrogateescape")}
+    first = plan_row(existing(local, synced()), RULES)
+    assert first.rejection is not None
+    again = plan_row(existing(local, synced(), refused_bodies=frozenset({first.rejection.body})), RULES)
+    assert again.rejection is None and again.still_refused == {first.rejection.body}
+
+
+# --- columns the API owns ------------------------------------------------------------
+
+
+def test_local_edits_of_api_owned_columns_are_put_back_to_the_base() -> None:
+    """contact_type, owner_account_id, timestamps and is_connected edited locally come back from the base."""
+    base = synced(owner_account_id=3, created_at="2025-01-01", updated_at="2025-02-01", is_connected=True)
+    base["contact_types"] = ["sponsor"]
+    local = {
+        **base,
+        "contact_type": "lender_contact",
+        "contact_types": ["lender_contact"],
+        "owner_account_id": 99,
+        "created_at": "1999-01-01",
+        "is_connected": False,
+        "title": "CTO",
+    }
+    planned = plan_row(existing(local, base), RULES)
+    assert planned.restore == {
+        "contact_type": "sponsor",
+        "contact_types": ["sponsor"],
+        "owner_account_id": 3,
+        "created_at": "2025-01-01",
+        "is_connected": True,
+    }
+    assert planned.write is not None and json.loads(planned.write.request.body) == {"title": "CTO"}
+
+
+def test_an_id_cleared_by_hand_is_put_back_not_posted() -> None:
+    """A synced row whose id was cleared is given its id back and patched, never created a second time."""
+    base = synced()
+    local = {**base, "id": None, "first_name": "Grace"}
+    planned = plan_row(RowState(local_id=1, remote_id=None, local=local, base=base), RULES)
+    assert planned.restore == {"id": 7}
+    assert planned.write is not None
+    assert (planned.write.request.method, planned.write.request.path) == ("PATCH", "/contacts/7")
+
+
+def test_an_id_changed_by_hand_is_put_back_and_patches_the_synced_contact() -> None:
+    """A row whose id was changed to another number gets its id back; its edits go to its own contact."""
+    base = synced()
+    local = {**base, "id": 4242, "title": "CFO"}
+    planned = plan_row(RowState(local_id=1, remote_id=4242, local=local, base=base), RULES)
+    assert planned.restore == {"id": 7}
+    assert planned.write is not None and planned.write.request.path == "/contacts/7"
+
+
+def test_a_row_without_owned_edits_restores_nothing() -> None:
+    """A row equal to its base in every API-owned column has nothing to put back."""
+    base = synced(owner_account_id=3)
+    assert plan_row(existing({**base, "title": "CTO"}, base), RULES).restore == {}

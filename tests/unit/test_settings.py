@@ -231,3 +231,100 @@ def test_settings_are_frozen() -> None:
     settings = load()
     with pytest.raises(ValueError, match="frozen"):
         settings.timeout_seconds = 1.0
+
+
+@pytest.mark.parametrize(
+    ("source", "label"),
+    [
+        ({"flags": {"database_url": "sqlite://tmp/x.db"}}, "--database-url"),
+        ({"environ": {"CONTACTS_SYNC_DATABASE_URL": "sqlite://tmp/x.db"}}, "CONTACTS_SYNC_DATABASE_URL"),
+    ],
+)
+def test_sqlite_url_with_two_slashes_says_which_form_to_use(source: dict[str, Any], label: str) -> None:
+    """sqlite://tmp/x.db (a host, not a path) is refused under its label, offering both path forms."""
+    with pytest.raises(ConfigError) as caught:
+        load(**source)
+    message = str(caught.value)
+    assert message.startswith(f"{label}: sqlite://tmp/x.db ")
+    assert "sqlite:///tmp/x.db (relative" in message
+    assert "sqlite:////tmp/x.db (absolute" in message
+    assert "\n" not in message
+
+
+def test_bad_database_url_in_the_file_names_the_file_key(tmp_path: Path) -> None:
+    """A database URL of an unsupported kind from the file is named by file and key, not by variable."""
+    path = config_file(tmp_path, 'database_url = "mysql://app@db.example.com/contacts"\n')
+    with pytest.raises(ConfigError) as caught:
+        load(config_path=path)
+    assert str(caught.value).startswith(f"{path}: database_url: mysql:// is not supported")
+    assert "CONTACTS_SYNC_DATABASE_URL" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("contacts.db", "'contacts.db' is not a database URL; use sqlite:///"),
+        ("sqlite://", "names no file"),
+        ("sqlite:///:memory:", "names no file"),
+        ("postgresql+psycopg2://u@h/db", "use postgresql://"),
+        ("postgresql://u@h:notaport/db", "is not a database URL"),
+    ],
+)
+def test_unusable_database_urls_are_refused_by_name(url: str, says: str) -> None:
+    """A database URL the store could not use, or would lose, is refused naming the flag and the fix."""
+    with pytest.raises(ConfigError) as caught:
+        load(flags={"database_url": url})
+    assert str(caught.value).startswith("--database-url: ")
+    assert says in str(caught.value)
+
+
+def test_a_database_url_password_is_not_echoed() -> None:
+    """A refused database URL is described without the password it carries."""
+    for url in ("postgresql://app:hunter2secret@h:notaport/db", "app:hunter2secret@db.example.com/x"):
+        with pytest.raises(ConfigError) as caught:
+            load(flags={"database_url": url})
+        assert "hunter2secret" not in str(caught.value)
+
+
+def test_postgres_urls_are_normalised_and_sqlite_urls_kept() -> None:
+    """postgres:// (Heroku, Render) opens as postgresql+psycopg://; SQLite URLs are kept as given."""
+    opened = {
+        "postgres://app@db.example.com:5433/contacts": "postgresql+psycopg://app@db.example.com:5433/contacts",
+        "postgresql://app@db.example.com/contacts": "postgresql+psycopg://app@db.example.com/contacts",
+        "sqlite:///relative/contacts.db": "sqlite:///relative/contacts.db",
+        "sqlite:////var/lib/contacts.db": "sqlite:////var/lib/contacts.db",
+        "sqlite:///file:contacts.db?mode=ro&uri=true": "sqlite:///file:contacts.db?mode=ro&uri=true",
+    }
+    for given, expected in opened.items():
+        assert load(environ={"CONTACTS_SYNC_DATABASE_URL": given}).database_url == expected
+
+
+def test_every_bad_key_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
+    """A file with several bad keys gets one line per key, each under the file and key."""
+    path = config_file(
+        tmp_path,
+        'api_tokn = "x"\ntimeout_seconds = -1\nconflict_policy = "newest"\ndatabase_url = "sqlite://a/b.db"\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        load(config_path=path)
+    lines = str(caught.value).splitlines()
+    assert sorted(line.split(":")[1].strip() for line in lines) == [
+        "api_tokn",
+        "conflict_policy",
+        "database_url",
+        "timeout_seconds",
+    ]
+    assert all(line.startswith(f"{path}: ") for line in lines)
+    assert "did you mean api_token?" in str(caught.value)
+
+
+def test_every_bad_setting_from_every_source_is_reported_at_once(tmp_path: Path) -> None:
+    """Bad values from the file, the environment and the flags are all reported, each by its own label."""
+    path = config_file(tmp_path, "retry_attempts = 0\n")
+    environ = {"CONTACTS_SYNC_API_URL": "http://lev.example.com", "CONTACTS_SYNC_TIER": "platinum"}
+    with pytest.raises(ConfigError) as caught:
+        load(config_path=path, environ=environ, flags={"database_url": "sqlite://x.db"})
+    lines = str(caught.value).splitlines()
+    labels = [f"{path}: retry_attempts", "CONTACTS_SYNC_API_URL", "CONTACTS_SYNC_TIER", "--database-url"]
+    assert len(lines) == len(labels)
+    assert all(any(line.startswith(label + ": ") for line in lines) for label in labels), lines

@@ -3,7 +3,8 @@
 ``SandboxState`` is the account (data, idempotency keys, rate limits, faults,
 request log); ``SandboxServer`` serves it over HTTP/1.1; ``serve`` runs one in
 the foreground for the CLI; ``running_sandbox`` is the test helper. The fault
-SPEC grammar is in ``faults``, the admin routes in ``admin``.
+SPEC grammar is in ``faults``, the admin routes in ``admin``, the
+``filter[updated_at][gte|lte]`` range of GET /contacts in ``filters``.
 """
 
 from sync.lev.sandbox.faults import FaultPlan, FaultSpecError

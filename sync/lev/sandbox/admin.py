@@ -13,6 +13,9 @@ success/error envelope. Routes::
     POST   /_admin/contacts/{id}/connect     is_connected = true
     GET    /_admin/faults                    {"spec": current SPEC}
     PUT    /_admin/faults                    body {"spec": "500@1,..."}; "" clears
+    GET    /_admin/filters                   {"mode": ...} for GET /contacts' filter[...] parameters
+    PUT    /_admin/filters                   body {"mode": "apply" | "ignore" | "reject"}: filter,
+                                             ignore them (a server without filters), or 400
     GET    /_admin/log                       the request log, oldest first
     GET    /_admin/counters                  counters (api_requests, faults_injected, ...)
     POST   /_admin/reset                     clear log, counters, rate-limit windows and
@@ -81,6 +84,14 @@ def _route(state: SandboxState, method: str, path: str, body: bytes) -> Reply:
         try:
             return success({"spec": state.set_faults(spec).spec})
         except FaultSpecError as exc:
+            raise Rejected(400, str(exc)) from None
+    if path == "/filters" and method == "GET":
+        return success({"mode": state.filter_mode})
+    if path == "/filters" and method == "PUT":
+        mode = _object(body).get("mode")
+        try:
+            return success({"mode": state.set_filter_mode(str(mode))})
+        except ValueError as exc:
             raise Rejected(400, str(exc)) from None
     if path == "/log" and method == "GET":
         return success([entry.to_json() for entry in state.request_log()])

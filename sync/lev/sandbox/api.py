@@ -1,11 +1,12 @@
 """One API request through the sandbox, from raw request to what the socket should do.
 
 The order mirrors a real deployment: the fault plan plays the proxy in front
-(500/503/html502/429/drop-before answer before the API sees anything), then
+(500/503/html502/429/echo-token/drop-before answer before the API sees anything), then
 the API checks the token (401), the rate limit (429), ``X-Origin-App`` (400)
 and the key's permission (403), replays or stores Idempotency-Key answers, and
 runs the operation; finally drop-after/malformed/empty200 lose or spoil the
-answer. Every request is written to the state's request log before the
+answer, endless/endless-junk replace a list page and surrogate/nul/huge poison
+a contact in it. Every request is written to the state's request log before the
 server acts on the outcome, so a test sees the entry as soon as its client
 call returns.
 """
@@ -23,8 +24,9 @@ from urllib.parse import parse_qs
 
 from sync.lev.fields import API_PATH_PREFIX
 from sync.lev.sandbox.envelope import JSON_TYPE, Rejected, Reply, failure, success, utc_stamp
-from sync.lev.sandbox.faults import PRE_APP_KINDS, Fault
+from sync.lev.sandbox.faults import DATA_KINDS, LIST_ONLY_KINDS, PRE_APP_KINDS, Fault
 from sync.lev.sandbox.idempotency import fingerprint
+from sync.lev.sandbox.poison import poisoned
 from sync.lev.sandbox.requestlog import LoggedRequest, redacted_headers
 from sync.lev.sandbox.state import SandboxState
 
@@ -89,6 +91,8 @@ class Outcome:
     reply: Reply | None
     delay_seconds: float
     entry: LoggedRequest
+    # trickle: write the answer one byte at a time, this far apart.
+    byte_delay_seconds: float = 0.0
 
 
 def match_route(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
@@ -102,6 +106,14 @@ def match_route(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
     return None
 
 
+def allowed_methods(path: str) -> list[str]:
+    """The methods some route answers on ``path`` (empty for an unknown path)."""
+    if not path.startswith(API_PATH_PREFIX):
+        return []
+    relative = path[len(API_PATH_PREFIX) :]
+    return sorted({route.method for route in ROUTES if route.pattern.match(relative)})
+
+
 def handle_api(state: SandboxState, request: IncomingRequest) -> Outcome:
     """Answer one request under ``/api/external/v2`` and log it."""
     seq = state.next_seq()
@@ -113,15 +125,16 @@ def handle_api(state: SandboxState, request: IncomingRequest) -> Outcome:
     route, params = matched if matched else (None, {})
     state.count("api_requests")
 
-    decision = state.decide_fault(request.method) if route and route.is_contacts else None
+    listing = route is not None and route.endpoint == "GET /contacts"
+    decision = state.decide_fault(request.method, listing=listing) if route and route.is_contacts else None
     fault = decision.fault if decision else None
     reply: Reply | None
     if fault is not None and fault.kind in PRE_APP_KINDS:
-        reply = _fault_reply(state, fault)
+        reply = _fault_reply(state, fault, request)
     else:
         reply = _guarded(lambda: _answer(state, request, route, params, query))
         if fault is not None:
-            reply = _spoiled(reply, fault)
+            reply = _spoiled(state, reply, fault, query)
     if fault is not None:
         state.count("faults_injected")
 
@@ -142,7 +155,8 @@ def handle_api(state: SandboxState, request: IncomingRequest) -> Outcome:
     )
     state.record(entry)
     delay = state.latency_ms / 1000 + (decision.delay_seconds if decision else 0.0)
-    return Outcome(reply=reply, delay_seconds=delay, entry=entry)
+    byte_delay = decision.byte_delay_seconds if decision else 0.0
+    return Outcome(reply=reply, delay_seconds=delay, entry=entry, byte_delay_seconds=byte_delay)
 
 
 def _wire_headers(reply: Reply) -> dict[str, str]:
@@ -169,6 +183,14 @@ def _answer(
 ) -> Reply:
     if route is None:
         path = request.target.partition("?")[0]
+        allowed = allowed_methods(path)
+        if allowed:
+            return failure(
+                405,
+                f"Method {request.method} is not allowed on {path}; use {', '.join(allowed)}",
+                headers={"Allow": ", ".join(allowed)},
+                error_type="method_not_allowed",
+            )
         raise Rejected(404, f"No route for {request.method} {path}")
     if route.endpoint == "GET /health":
         return success({"status": "ok"})
@@ -234,9 +256,15 @@ def rate_limited(state: SandboxState, wait: float) -> Reply:
     return failure(429, "Rate limit exceeded", extra={"retry_after_seconds": wait}, headers=headers)
 
 
-def _fault_reply(state: SandboxState, fault: Fault) -> Reply | None:
+def _fault_reply(state: SandboxState, fault: Fault, request: IncomingRequest) -> Reply | None:
     if fault.kind == "drop-before":
         return None
+    if fault.kind == "echo-token":
+        # A careless server (or proxy) quoting the credentials back: a client must not log or store it.
+        status = int(fault.value or 400)
+        return failure(
+            status, f"Could not process the request with Authorization: {request.header('Authorization')}"
+        )
     if fault.kind == "500":
         return failure(500, "Internal server error")
     if fault.kind == "503":
@@ -248,7 +276,11 @@ def _fault_reply(state: SandboxState, fault: Fault) -> Reply | None:
     raise AssertionError(f"not a pre-app fault: {fault.kind}")
 
 
-def _spoiled(reply: Reply, fault: Fault) -> Reply | None:
+def _spoiled(state: SandboxState, reply: Reply, fault: Fault, query: Mapping[str, str]) -> Reply | None:
+    if fault.kind in LIST_ONLY_KINDS:
+        return state.endless_page(query, reply, junk=fault.kind == "endless-junk")
+    if fault.kind in DATA_KINDS:
+        return poisoned(reply, fault.kind)
     if fault.kind == "drop-after":
         return None
     if fault.kind == "empty200":

@@ -84,8 +84,11 @@ def _validated_common(fields: Mapping[str, Any], *, new_phone_id: Callable[[], s
     cleaned: dict[str, Any] = {}
     for name in sorted(TEXT_FIELDS & set(fields)):
         value = fields[name]
-        # null is accepted leniently (clears the field), though the schema says string.
-        if value is not None and not isinstance(value, str):
+        # The request schemas have no null (only the Contact answer does): a server that
+        # enforces them answers 422, so a client clears a field with "".
+        if value is None:
+            raise Rejected(422, f'{name} must be a string, not null (send "" to clear it)')
+        if not isinstance(value, str):
             raise Rejected(422, f"{name} must be a string")
         cleaned[name] = value
     if "is_primary" in fields:

@@ -87,11 +87,12 @@ def failure(
     details: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
+    error_type: str | None = None,
 ) -> Reply:
     """The error envelope; ``extra`` adds the optional members (retry_after_seconds...)."""
     error: dict[str, Any] = {
         "status": status,
-        "type": ERROR_TYPES.get(status, "error"),
+        "type": error_type or ERROR_TYPES.get(status, "error"),
         "message": message,
         "details": details or {},
     }

@@ -1,4 +1,4 @@
-"""Fault injection for the contacts endpoints, described by a SPEC string.
+r"""Fault injection for the contacts endpoints, described by a SPEC string.
 
 Grammar (whitespace around items is ignored; an empty SPEC means no faults)::
 
@@ -13,6 +13,18 @@ Grammar (whitespace around items is ignored; an empty SPEC means no faults)::
            | "drop-after"                apply the request, then close without answering
            | "429" ["=" SECONDS]         forced rate limit; retry_after_seconds (default 1)
            | "slow=" MS                  delay the answer by MS milliseconds
+           | "trickle" ["=" MS]          write the answer (status line, headers, body) one byte
+                                         at a time, MS (default 100) milliseconds apart
+           | "endless"                   a list page with no contacts, has_more true and a fresh
+                                         next_cursor (same position), so the walk never ends
+           | "endless-junk"              the same, but the page is full (``limit``) of ever-new
+                                         junk contacts, with ids never seen before and never stored
+           | "surrogate"                 the first contact's title ends in a lone surrogate,
+                                         written as the JSON escape \ud800
+           | "nul"                       the first contact's title ends in a NUL, JSON \u0000
+           | "huge"                      the first contact's title is 70,000 characters long
+           | "echo-token" ["=" STATUS]   an error answer (default 400; any documented error
+                                         status) whose message echoes the Authorization header
     WHEN  := NUMS ("+" NUMS)*            1-based request numbers: 3, 5-7, 1+4+9-10
            | "p" FLOAT                   each matching request with probability FLOAT (0..1)
     SCOPE := "GET" | "POST" | "PATCH" | "WRITE"   count only these (WRITE: POST or PATCH)
@@ -24,15 +36,20 @@ create, patch) since the plan was set or the counters were reset; with a
 SCOPE, only the requests of that scope are counted for that rule. Admin, /me
 and /health requests are never counted and never faulted.
 
-Which faults apply the request: ``500``, ``503``, ``html502``, ``429`` and
-``drop-before`` answer before the request reaches the API (nothing written,
-no rate-limit budget used). ``drop-after``, ``malformed`` and ``empty200``
-let the request run normally (a valid write is applied and its answer stored
-for the Idempotency-Key) and then lose or corrupt the answer; for a GET,
-``drop-after`` is the same as ``drop-before``. ``slow`` adds to any other
-fault; otherwise the first rule that fires wins. Every probability rule draws
-from the seeded RNG on each request it is eligible for, so a given SPEC and
-request sequence always fault the same requests.
+Which faults apply the request: ``500``, ``503``, ``html502``, ``429``,
+``echo-token`` and ``drop-before`` answer before the request reaches the API
+(nothing written, no rate-limit budget used). ``drop-after``, ``malformed``,
+``empty200``, ``endless``, ``endless-junk``, ``surrogate``, ``nul`` and
+``huge`` let the request run normally (a valid write is applied and its
+answer stored for the Idempotency-Key) and then lose, replace or corrupt the
+answer; for a GET, ``drop-after`` is the same as ``drop-before``. The
+endless kinds are only eligible for the list (GET /contacts, not counted
+against them on other requests' draws) and replace only a 200 answer; the
+data kinds change only a 2xx answer that carries a contact (a list's first).
+``slow`` and ``trickle`` add to any other fault; otherwise the first rule
+that fires wins. Every probability rule draws from the seeded RNG on each
+request it is eligible for, so a given SPEC and request sequence always fault
+the same requests.
 """
 
 from __future__ import annotations
@@ -42,9 +59,21 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-PRE_APP_KINDS: Final[frozenset[str]] = frozenset({"500", "503", "html502", "429", "drop-before"})
-POST_APP_KINDS: Final[frozenset[str]] = frozenset({"drop-after", "malformed", "empty200"})
-SIMPLE_KINDS: Final[frozenset[str]] = (PRE_APP_KINDS | POST_APP_KINDS) - {"429"}
+PRE_APP_KINDS: Final[frozenset[str]] = frozenset(
+    {"500", "503", "html502", "429", "drop-before", "echo-token"}
+)
+LIST_ONLY_KINDS: Final[frozenset[str]] = frozenset({"endless", "endless-junk"})
+DATA_KINDS: Final[frozenset[str]] = frozenset({"surrogate", "nul", "huge"})
+POST_APP_KINDS: Final[frozenset[str]] = (
+    frozenset({"drop-after", "malformed", "empty200"}) | LIST_ONLY_KINDS | DATA_KINDS
+)
+# Kinds that shape how the answer travels and add to any other fault.
+MODIFIER_KINDS: Final[frozenset[str]] = frozenset({"slow", "trickle"})
+SIMPLE_KINDS: Final[frozenset[str]] = (PRE_APP_KINDS | POST_APP_KINDS) - {"429", "echo-token"}
+DEFAULT_TRICKLE_MS: Final[float] = 100.0
+DEFAULT_ECHO_STATUS: Final[int] = 400
+ECHO_STATUSES: Final[frozenset[int]] = frozenset({400, 401, 403, 404, 409, 422, 500, 503})
+HUGE_LENGTH: Final[int] = 70_000
 SCOPES: Final[dict[str, frozenset[str]]] = {
     "ALL": frozenset({"GET", "POST", "PATCH"}),
     "GET": frozenset({"GET"}),
@@ -87,10 +116,14 @@ class FaultDecision:
 
     delay_seconds: float = 0.0
     fault: Fault | None = None
+    # trickle: the pause between two bytes of the answer.
+    byte_delay_seconds: float = 0.0
 
     @property
     def names(self) -> str | None:
         parts = [f"slow={self.delay_seconds * 1000:g}"] if self.delay_seconds else []
+        if self.byte_delay_seconds:
+            parts.append(f"trickle={self.byte_delay_seconds * 1000:g}")
         if self.fault is not None:
             parts.append(self.fault.name)
         return ",".join(parts) or None
@@ -133,16 +166,19 @@ class FaultPlan:
         self._counts = dict.fromkeys(SCOPES, 0)
         self._rng = random.Random(self.seed)
 
-    def decide(self, method: str) -> FaultDecision:
-        """Count one contacts request and pick its fault(s)."""
+    def decide(self, method: str, *, listing: bool = False) -> FaultDecision:
+        """Count one contacts request and pick its fault(s); ``listing``: it is GET /contacts."""
         method = method.upper()
         for scope, methods in SCOPES.items():
             if method in methods:
                 self._counts[scope] += 1
         delay = 0.0
+        byte_delay = 0.0
         chosen: Fault | None = None
         for rule in self.rules:
             if method not in SCOPES[rule.scope]:
+                continue
+            if rule.fault.kind in LIST_ONLY_KINDS and not listing:
                 continue
             if rule.probability is not None:
                 fires = self._rng.random() < rule.probability
@@ -152,11 +188,13 @@ class FaultPlan:
                 continue
             if rule.fault.kind == "slow":
                 delay += (rule.fault.value or 0.0) / 1000
+            elif rule.fault.kind == "trickle":
+                byte_delay = max(byte_delay, (rule.fault.value or 0.0) / 1000)
             elif chosen is None:
                 chosen = rule.fault
         if chosen is not None and chosen.kind == "drop-after" and method == "GET":
             chosen = Fault("drop-before")
-        return FaultDecision(delay_seconds=delay, fault=chosen)
+        return FaultDecision(delay_seconds=delay, fault=chosen, byte_delay_seconds=byte_delay)
 
 
 def _parse_rule(item: str) -> FaultRule:
@@ -199,6 +237,16 @@ def _parse_kind(text: str, item: str) -> Fault:
         return Fault("429", _positive(value_text, item))
     if name == "slow" and equals:
         return Fault("slow", _positive(value_text, item))
+    if name == "trickle":
+        return Fault("trickle", _positive(value_text, item) if equals else DEFAULT_TRICKLE_MS)
+    if name == "echo-token":
+        if not equals:
+            return Fault("echo-token", DEFAULT_ECHO_STATUS)
+        status = _positive(value_text, item)
+        if status not in ECHO_STATUSES:
+            allowed = ", ".join(str(code) for code in sorted(ECHO_STATUSES))
+            raise FaultSpecError(f"{item!r}: echo-token status must be one of {allowed}")
+        return Fault("echo-token", status)
     raise FaultSpecError(f"{item!r}: unknown fault kind {text!r}")
 
 

@@ -4,7 +4,9 @@ Input:  ``{raw, type?, country?, extension?}``; type defaults to ``mobile``,
 country (2-letter region used when ``raw`` has no ``+``) to ``US``.
 Stored: ``{id, type, raw, country, e164, extension}``; ``e164`` is always
 computed here from ``raw`` (a caller's ``e164`` is ignored, per the PhoneIn
-schema), unparseable numbers are 422.
+schema), unparseable numbers are 422. PhoneIn has no null: ``"type": null``
+is 422 on the API, as a schema-enforcing server answers; the admin routes
+(another user in the Lev UI) pass ``nulls_allowed`` and read null as unset.
 """
 
 from __future__ import annotations
@@ -24,20 +26,30 @@ DEFAULT_COUNTRY = "US"
 IGNORED_PHONE_KEYS = frozenset({"e164"})
 
 
-def normalise_phones(value: Any, *, new_id: Callable[[], str]) -> list[dict[str, Any]]:
+def normalise_phones(
+    value: Any, *, new_id: Callable[[], str], nulls_allowed: bool = False
+) -> list[dict[str, Any]]:
     """Validate a ``phones`` list and return the stored objects, or raise 422."""
     if not isinstance(value, list):
         raise Rejected(422, "phones must be an array of phone objects")
-    return [normalise_phone(item, index, new_id=new_id) for index, item in enumerate(value)]
+    return [
+        normalise_phone(item, index, new_id=new_id, nulls_allowed=nulls_allowed)
+        for index, item in enumerate(value)
+    ]
 
 
-def normalise_phone(item: Any, index: int, *, new_id: Callable[[], str]) -> dict[str, Any]:
+def normalise_phone(
+    item: Any, index: int, *, new_id: Callable[[], str], nulls_allowed: bool = False
+) -> dict[str, Any]:
     where = f"phones[{index}]"
     if not isinstance(item, dict):
         raise Rejected(422, f"{where} must be an object with a raw number")
     unknown = sorted(set(item) - set(PHONE_INPUT_KEYS) - IGNORED_PHONE_KEYS)
     if unknown:
         raise Rejected(422, f"{where} has unknown field(s): {', '.join(unknown)}")
+    nulls = sorted(name for name in PHONE_INPUT_KEYS if name in item and item[name] is None)
+    if nulls and not nulls_allowed:
+        raise Rejected(422, f"{where}.{nulls[0]} must be a string, not null (leave it out instead)")
     raw = item.get("raw")
     if not isinstance(raw, str) or not raw.strip():
         raise Rejected(422, f"{where}.raw is required and must be a non-empty string")

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Final, TextIO
@@ -25,6 +26,7 @@ from sync.lev.fields import API_PATH_PREFIX
 from sync.lev.sandbox.admin import ADMIN_PREFIX, handle_admin
 from sync.lev.sandbox.api import IncomingRequest, handle_api
 from sync.lev.sandbox.envelope import Reply, failure
+from sync.lev.sandbox.filters import FilterMode
 from sync.lev.sandbox.state import SandboxState
 
 logger = logging.getLogger(__name__)
@@ -83,6 +85,19 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch()
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Protocol errors get the JSON error envelope too, never http.server's HTML page."""
+        if code == HTTPStatus.NOT_IMPLEMENTED:
+            # http.server's answer to a method with no do_* handler (OPTIONS, FOO...): route it
+            # like any request instead, so it is logged and answered 405 with an Allow header.
+            self._dispatch()
+            return
+        self.close_connection = True
+        # A request line it could not parse leaves http.server at HTTP/0.9, which has no status
+        # line or headers: answer as HTTP/1.1 so the client can read the error.
+        self.request_version = self.protocol_version
+        self._send(failure(code, message or HTTPStatus(code).phrase))
+
     def log_message(self, format: str, *args: object) -> None:
         logger.debug("sandbox.http " + format, *args)
 
@@ -107,6 +122,9 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(outcome.delay_seconds)
         if outcome.reply is None:
             self._drop()
+            return
+        if outcome.byte_delay_seconds > 0:
+            self._send_trickled(outcome.reply, outcome.byte_delay_seconds)
             return
         self._send(outcome.reply)
 
@@ -158,7 +176,29 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _send_trickled(self, reply: Reply, byte_delay: float) -> None:
+        """The trickle fault: status line, headers and body one byte at a time, ``byte_delay`` apart."""
+        self.close_connection = True
+        data = reply.encoded()
+        lines = [
+            f"{self.protocol_version} {reply.status} {HTTPStatus(reply.status).phrase}",
+            f"Server: {self.version_string()}",
+            f"Date: {self.date_time_string()}",
+            f"Content-Type: {reply.content_type}",
+            f"Content-Length: {len(data)}",
+            *(f"{name}: {value}" for name, value in reply.headers.items()),
+            "Connection: close",
+        ]
+        self.log_request(reply.status)
+        wire = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data
+        # The client giving up (or stop()) closes the socket; the next write fails and ends this.
+        with contextlib.suppress(OSError):
+            for index in range(len(wire)):
+                self.wfile.write(wire[index : index + 1])
+                time.sleep(byte_delay)
 
     def _drop(self) -> None:
         # No status line, no headers: the client sees the connection close mid-request.
@@ -252,6 +292,7 @@ def serve(
     *,
     host: str = "127.0.0.1",
     read_only_token: str | None = None,
+    filter_mode: FilterMode = "apply",
     stop: threading.Event | None = None,
     out: TextIO | None = None,
 ) -> None:
@@ -269,6 +310,7 @@ def serve(
         faults=faults,
         token=token,
         read_only_token=read_only_token,
+        filter_mode=filter_mode,
     )
     stop_event = stop or threading.Event()
     stream = out or sys.stdout

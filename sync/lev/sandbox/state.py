@@ -13,6 +13,7 @@ account behind the client's back; the server exposes them under ``/_admin``.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import threading
 import time
@@ -33,14 +34,18 @@ from sync.lev.sandbox.contacts import (
 )
 from sync.lev.sandbox.envelope import Rejected, Reply, from_rejection, success, utc_stamp
 from sync.lev.sandbox.faults import FaultDecision, FaultPlan
+from sync.lev.sandbox.filters import FilterMode
+from sync.lev.sandbox.filters import filter_mode as filter_mode_of
 from sync.lev.sandbox.idempotency import Fingerprint, IdempotencyStore
-from sync.lev.sandbox.paging import cursor_page, offset_page, parse_list_query
+from sync.lev.sandbox.paging import cursor_page, offset_page, parse_list_query, resume_cursor
 from sync.lev.sandbox.phones import normalise_phones
 from sync.lev.sandbox.ratelimit import RateLimiter, tier_limits
 from sync.lev.sandbox.requestlog import LoggedRequest
 from sync.lev.sandbox.seed import DEFAULT_ACCOUNT_ID, company_count, seed_companies, seed_contacts
 
 TOKEN_PREFIX: Final[str] = "lev_sk_sandbox_"  # noqa: S105 - a prefix, not a secret
+# The endless-junk fault's contacts: ids far above any real one, never stored.
+JUNK_FIRST_ID: Final[int] = 900_000_001
 NOT_FOUND: Final[str] = "Contact not found"
 EMAIL_CHANGE: Final[str] = "Changing a contact's email is not supported yet"
 # Fields an admin ("another user in the Lev UI") may edit, beyond the API's.
@@ -75,19 +80,29 @@ class SandboxState:
         token: str | None = None,
         read_only_token: str | None = None,
         account_id: int = DEFAULT_ACCOUNT_ID,
+        account_slug: str = "sandbox",
+        account_name: str = "Sandbox Account",
         retry_after_header: bool = False,
+        filter_mode: FilterMode = "apply",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if contacts < 0:
             raise ValueError("contacts must not be negative")
         self._lock = threading.RLock()
         self.account_id = account_id
+        # Two sandboxes with other ids and names are two accounts (a store is bound to one).
+        self.account_slug = account_slug
+        self.account_name = account_name
         self.token = token or generated_token()
         self.read_only_token = read_only_token
         self.tier = tier
         self.limiter = RateLimiter(tier_limits(tier), window_seconds=window_seconds, clock=clock)
         self.latency_ms = latency_ms
         self.retry_after_header = retry_after_header
+        # apply | ignore (a server without filters) | reject (400): see sandbox.filters.
+        self.filter_mode: FilterMode = filter_mode_of(filter_mode)
+        self._junk_ids = itertools.count(JUNK_FIRST_ID)
+        self._cursor_nonces = itertools.count(1)
         self.companies = seed_companies(company_count(contacts))
         self._contacts = {record["id"]: record for record in seed_contacts(contacts, seed)}
         self._next_contact_id = max(self._contacts, default=100) + 1
@@ -127,15 +142,51 @@ class SandboxState:
     def list_contacts(self, query: Mapping[str, str]) -> Reply:
         """GET /contacts: connected contacts only, cursor or offset pagination."""
         try:
-            parsed = parse_list_query(query)
+            parsed = parse_list_query(query, self.filter_mode)
         except Rejected as rejection:
             return from_rejection(rejection)
         with self._lock:
-            rows = [r for r in self._contacts.values() if r["is_connected"]]
+            rows = [
+                r
+                for r in self._contacts.values()
+                if r["is_connected"] and (parsed.updated is None or parsed.updated.matches(r))
+            ]
             paginate = offset_page if parsed.sort is not None else cursor_page
             page, pagination = paginate(rows, parsed)
             data = [public_view(row, parsed.fields) for row in page]
         return success(data, pagination=pagination)
+
+    def endless_page(self, query: Mapping[str, str], reply: Reply, *, junk: bool) -> Reply:
+        """The endless faults: ``reply`` (a list page) made to go on forever.
+
+        No contacts (or, with ``junk``, a full page of ever-new ones that are never
+        stored), ``has_more`` true and a next_cursor that is new each time but resumes
+        where the request stood; ``total`` stays the real one.
+        """
+        if reply.status != 200 or reply.body is None:
+            return reply
+        parsed = parse_list_query(query, self.filter_mode)  # valid: the real answer was 200
+        with self._lock:
+            data = (
+                [public_view(self._junk_record(), parsed.fields) for _ in range(parsed.limit)] if junk else []
+            )
+            nonce = next(self._cursor_nonces)
+        pagination = {**reply.body.get("pagination", {}), "has_more": True}
+        if parsed.sort is None:
+            pagination["next_cursor"] = resume_cursor(parsed, nonce)
+        return success(data, pagination=pagination)
+
+    def _junk_record(self) -> dict[str, Any]:
+        junk_id = next(self._junk_ids)
+        return new_record(
+            junk_id,
+            contact_types=["lender_contact"],
+            company_id=1,
+            owner_account_id=self.account_id,
+            stamp=self._stamp(),
+            connected=True,
+            fields={"first_name": "Junk", "last_name": str(junk_id), "email": f"junk{junk_id}@junk.example"},
+        )
 
     def get_contact(self, contact_id: str) -> Reply:
         """GET /contacts/{id}: any contact of the account, connected or not."""
@@ -187,8 +238,8 @@ class SandboxState:
                 "user": {"id": 1001, "email": "sandbox.user@example.com", "name": "Sandbox User"},
                 "account": {
                     "id": self.account_id,
-                    "name": "Sandbox Account",
-                    "slug": "sandbox",
+                    "name": self.account_name,
+                    "slug": self.account_slug,
                     "account_type": "brokerage",
                 },
                 "profile": {},
@@ -274,9 +325,16 @@ class SandboxState:
         with self._lock:
             return self.limiter.admit(endpoint)
 
-    def decide_fault(self, method: str) -> FaultDecision:
+    def decide_fault(self, method: str, *, listing: bool = False) -> FaultDecision:
         with self._lock:
-            return self._faults.decide(method)
+            return self._faults.decide(method, listing=listing)
+
+    def set_filter_mode(self, mode: str) -> FilterMode:
+        """apply | ignore | reject the ``filter[...]`` parameters of GET /contacts; raises ValueError."""
+        checked = filter_mode_of(mode)
+        with self._lock:
+            self.filter_mode = checked
+        return checked
 
     @property
     def faults(self) -> FaultPlan:
@@ -398,5 +456,5 @@ class SandboxState:
                 raise Rejected(400, "contact_types must be a non-empty list of contact types")
             cleaned["contact_types"] = list(dict.fromkeys(types))
         if "phones" in changes:
-            cleaned["phones"] = normalise_phones(changes["phones"], new_id=self._phone_id)
+            cleaned["phones"] = normalise_phones(changes["phones"], new_id=self._phone_id, nulls_allowed=True)
         return cleaned

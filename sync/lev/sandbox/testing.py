@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sync.lev.sandbox.faults import FaultPlan
+from sync.lev.sandbox.seed import DEFAULT_ACCOUNT_ID
 from sync.lev.sandbox.server import SandboxServer
 from sync.lev.sandbox.state import SandboxState
 
@@ -32,6 +33,9 @@ def running_sandbox(
     read_only_token: str | None = None,
     retry_after_header: bool = False,
     state: SandboxState | None = None,
+    account_id: int = DEFAULT_ACCOUNT_ID,
+    account_slug: str = "sandbox",
+    account_name: str = "Sandbox Account",
 ) -> Iterator[SandboxServer]:
     """Start a sandbox (or serve the given ``state``) and stop it on exit."""
     if state is None:
@@ -45,6 +49,9 @@ def running_sandbox(
             token=token,
             read_only_token=read_only_token,
             retry_after_header=retry_after_header,
+            account_id=account_id,
+            account_slug=account_slug,
+            account_name=account_name,
         )
     with SandboxServer(state, host="127.0.0.1", port=0) as server:
         yield server

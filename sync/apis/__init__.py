@@ -1,0 +1,1 @@
+"""The contacts APIs, one package each."""
