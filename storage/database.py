@@ -62,13 +62,20 @@ def create_store_engine(url: str) -> Engine:
     )
 
 
-def sqlite_file(url: URL) -> Path | None:
-    """The file a SQLite URL names, also in its `file:` URI form; None for an in-memory database."""
-    database = url.database
-    if not database or database == ":memory:" or url.query.get("mode") == "memory":
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file a SQLite URL names, also in its `file:` URI form; None for other databases,
+    an in-memory one or an unreadable URL."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
         return None
-    if url.query.get("uri") == "true" and database.startswith("file:"):
-        database = unquote(database.removeprefix("file:"))
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if parsed.query.get("mode") == "memory":
+        return None
+    if parsed.query.get("uri") == "true" and database.startswith("file:"):  # file:/path?mode=ro&uri=true
+        database = unquote(database.removeprefix("file:").partition("?")[0])
         if database.startswith("//"):  # file://localhost/abs or file:///abs
             database = "/" + database[2:].partition("/")[2]
     return Path(database)

@@ -8,28 +8,10 @@ instead of saying there is none.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy import Engine, inspect
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
 
-from storage.database import create_store_engine, read_transaction
+from storage.database import create_store_engine, read_transaction, sqlite_file
 from sync.errors import NoStore
-
-
-def sqlite_file(url: str | URL) -> Path | None:
-    """The file a SQLite URL names; None for other databases, memory or an unreadable URL."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return None
-    database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
-        return None
-    if parsed.query.get("uri") == "true":  # sqlite:///file:/path?mode=ro&uri=true
-        database = database.removeprefix("file:").partition("?")[0]
-    return Path(database)
 
 
 def store_location(engine: Engine) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, func, insert, select
 
-from storage.location import sqlite_file
+from storage.database import sqlite_file
 from storage.store import now
 from storage.tables import CHECKPOINTS, CONFLICTS, CONTACTS, LOCAL_CHANGES, RUNS, STATE, WRITES
 

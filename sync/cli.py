@@ -366,7 +366,8 @@ def rebind(config_path: str | None, yes: bool, **flags: Any) -> None:
 @click.option("--yes", is_flag=True, help="Reset without asking (required for PostgreSQL).")
 def reset(config_path: str | None, yes: bool, **flags: Any) -> None:
     """Empty the store so that the next sync starts from scratch (SQLite: a copy is kept beside it)."""
-    from storage.location import sqlite_file, store_location
+    from storage.database import sqlite_file
+    from storage.location import store_location
     from storage.locking import sync_lock
     from storage.reset import load_reset_summary, save_sqlite_backup, save_store_emptied
 
