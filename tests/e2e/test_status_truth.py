@@ -22,6 +22,7 @@ from tests.e2e.processes import Cli, mid_push, wait_until
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[tuple[SandboxServer, Cli, LocalTable]]:
     database_url = f"sqlite:///{tmp_path / 'contacts.db'}"
+    Store.open(database_url).close()  # `status` refuses to look at a store that is not there yet
     with running_sandbox(contacts=40, seed=5) as sandbox:
         cli = Cli(sandbox, database_url)
         try:
