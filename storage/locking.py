@@ -78,7 +78,7 @@ def sync_lock(
 
 ABANDONED = (
     "its process ended without recording an outcome (killed, crashed, or stopped during a request); "
-    "a later run resent what it left pending"
+    "the next run resends what it left pending, under the same keys"
 )
 
 
