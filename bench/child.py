@@ -160,7 +160,7 @@ class _PlanOnlyRemote:
     """The engine's remote for `plan()` alone: only the wire rules are used."""
 
     def __init__(self) -> None:
-        from sync.lev.wire import LevWireRules
+        from sync.apis.lev.wire import LevWireRules
         from sync.remote import RequestStats
 
         self.rules = LevWireRules()

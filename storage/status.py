@@ -10,8 +10,8 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from storage.binding import binding_report
 from storage.store import now
 from storage.tables import CHECKPOINTS, CONFLICTS, CONTACTS, LOCAL_CHANGES, RUNS, STATE, WRITES
+from sync.apis.lev.fields import CONTACT_FIELDS, Kind
 from sync.errors import ConfigError
-from sync.lev.fields import CONTACT_FIELDS, Kind
 
 
 def load_attention(tx: Connection) -> tuple[int, int]:

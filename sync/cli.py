@@ -304,7 +304,7 @@ def daemon(
 @click.option("--reject-filters", is_flag=True, help="Answer 400 to filter[...] on GET /contacts.")
 def sandbox(ignore_filters: bool, reject_filters: bool, **options: Any) -> None:
     """Serve a local Lev contacts API sandbox on loopback until stopped."""
-    from sync.lev.sandbox.server import serve
+    from sync.apis.lev.sandbox.server import serve
 
     if ignore_filters and reject_filters:
         raise click.UsageError("--ignore-filters and --reject-filters exclude each other")

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, func, select
 
 from storage.store import Store
 from storage.tables import CONFLICTS, CONTACTS, STATE, WRITES
-from sync.lev.wire import LevWireRules
+from sync.apis.lev.wire import LevWireRules
 from sync.plan import plan_row
 
 

@@ -18,10 +18,10 @@ from config.settings import Settings
 from storage.locking import sync_lock
 from storage.status import load_attention
 from storage.store import Store
+from sync.apis.lev.client import LevClient, open_http
 from sync.binding import check_binding
 from sync.engine import Engine, EngineOptions
 from sync.errors import AccountMismatch, ConfigError, Interrupted, LockHeld, SyncError
-from sync.lev.client import LevClient, open_http
 from sync.logs import MASK, masker
 from sync.pacing import SlidingWindowPacer, budget_for_tier, budget_from_me
 from sync.progress import RunProgress

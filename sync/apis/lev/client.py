@@ -21,6 +21,9 @@ from typing import Any, Protocol, TypeVar
 import httpx
 import structlog
 
+from sync.apis.lev.account import identity_from_me
+from sync.apis.lev.fields import CONTACTS_PATH, PAGE_LIMIT_MAX
+from sync.apis.lev.wire import LevWireRules, decode_body, error_for, parse_contact, parse_page
 from sync.errors import (
     FatalError,
     Interrupted,
@@ -30,9 +33,6 @@ from sync.errors import (
     RequestRejected,
     ServerUnavailable,
 )
-from sync.lev.account import identity_from_me
-from sync.lev.fields import CONTACTS_PATH, PAGE_LIMIT_MAX
-from sync.lev.wire import LevWireRules, decode_body, error_for, parse_contact, parse_page
 from sync.plan import PreparedWrite
 from sync.redaction import Redactor
 from sync.remote import AccountIdentity, Page, RequestStats
