@@ -16,7 +16,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import structlog
@@ -35,7 +35,7 @@ from sync.errors import (
 )
 from sync.plan import PreparedWrite
 from sync.redaction import Redactor
-from sync.remote import AccountIdentity, Page, RequestStats
+from sync.remote import AccountIdentity, Pacer, Page, RequestStats
 from sync.retrying import RetryBudget, RetryPolicy, call_with_retries
 from sync.transport import DeadlineTransport, RequestDeadlineExceeded
 
@@ -47,16 +47,6 @@ FIRST_CONTACT_RETRY_SECONDS = 1.0
 
 class _ConnectFailed(NetworkError):
     """The connection itself could not be made: refused, DNS, unreachable, connect timeout."""
-
-
-class Pacer(Protocol):
-    def wait(self, endpoint: str) -> None: ...
-
-    def answered(self, endpoint: str) -> None: ...
-
-    def slow_down(self, endpoint: str, retry_after: float | None) -> None: ...
-
-    def succeeded(self) -> None: ...
 
 
 def open_http(
