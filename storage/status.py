@@ -10,7 +10,8 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from storage.binding import binding_report
 from storage.store import now
 from storage.tables import CHECKPOINTS, CONFLICTS, CONTACTS, LOCAL_CHANGES, RUNS, STATE, WRITES
-from sync.apis.lev.fields import CONTACT_FIELDS, Kind
+from storage.tables import CONTACT_KINDS as CONTACT_FIELDS
+from sync.apis.kinds import Kind
 from sync.errors import ConfigError
 
 
