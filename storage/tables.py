@@ -89,14 +89,6 @@ class StrictBoolean(TypeDecorator[Any]):
         return value
 
 
-def _bool() -> Any:
-    return Field(default=None, sa_type=StrictBoolean, nullable=True)
-
-
-def _json() -> Any:
-    return Field(default=None, sa_type=TolerantJSON, nullable=True)
-
-
 def _bigint(**kwargs: Any) -> Any:
     return Field(default=None, sa_type=BigInteger, **kwargs)
 
@@ -221,9 +213,10 @@ class SchemaMigration(SQLModel, table=True):
 
 
 # The Core tables, for the store's bulk SQL (sqlmodel's classes do not type `__table__`).
-CONTACTS: Table = contacts_table(SQLModel.metadata, adapter_named(DEFAULT_API).columns)
-# The kind of each column of `contacts` that holds an API field.
+# Every store serves the default API while it is the only one; a store bound to another
+# API will build this table from that adapter's columns.
 CONTACT_KINDS: Mapping[str, Kind] = adapter_named(DEFAULT_API).columns
+CONTACTS: Table = contacts_table(SQLModel.metadata, CONTACT_KINDS)
 STATE: Table = SyncState.__table__  # type: ignore[attr-defined]
 WRITES: Table = PendingWrite.__table__  # type: ignore[attr-defined]
 CONFLICTS: Table = ConflictRecord.__table__  # type: ignore[attr-defined]
