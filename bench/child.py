@@ -160,10 +160,10 @@ class _PlanOnlyRemote:
     """The engine's remote for `plan()` alone: only the wire rules are used."""
 
     def __init__(self) -> None:
-        from sync.lev.wire import LevWireRules
+        from sync.apis.registry import DEFAULT_API, adapter_named
         from sync.remote import RequestStats
 
-        self.rules = LevWireRules()
+        self.rules = adapter_named(DEFAULT_API).wire_rules()
         self.stats = RequestStats()
 
     def fetch_page(self, cursor: str | None) -> Any:

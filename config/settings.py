@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, V
 from pydantic_core import ErrorDetails
 
 from config.database_url import checked_database_url
+from sync.apis.registry import ADAPTERS, DEFAULT_API
 from sync.errors import ConfigError
 
 ENV_PREFIX = "CONTACTS_SYNC_"
@@ -35,6 +36,7 @@ def default_database_url() -> str:
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    api: str = DEFAULT_API  # which contacts API: a name in sync.apis.registry
     # Before api_url: its check reads this one (fields are validated in this order).
     allow_insecure_http: bool = False
     api_url: str = DEFAULT_API_URL
@@ -54,6 +56,14 @@ class Settings(BaseModel):
 
     # Field validators rather than a whole-model one: a model validator runs only when
     # every field is valid, and every bad setting is reported at once.
+    @field_validator("api")
+    @classmethod
+    def _check_api(cls, value: str) -> str:
+        if value not in ADAPTERS:
+            known = ", ".join(sorted(ADAPTERS))
+            raise ValueError(f"unknown API {value!r}; the APIs contacts-sync syncs with are: {known}")
+        return value
+
     @field_validator("api_url")
     @classmethod
     def _check_api_url(cls, value: str, info: ValidationInfo) -> str:

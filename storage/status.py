@@ -11,8 +11,9 @@ from storage.binding import binding_report
 from storage.locking import ABANDONED, HOLDER, load_lock_holder, process_alive
 from storage.store import now
 from storage.tables import CHECKPOINTS, CONFLICTS, CONTACTS, LOCAL_CHANGES, RUNS, STATE, WRITES
+from storage.tables import CONTACT_KINDS as CONTACT_FIELDS
+from sync.apis.kinds import Kind
 from sync.errors import ConfigError
-from sync.lev.fields import CONTACT_FIELDS, Kind
 
 
 def load_attention(tx: Connection) -> tuple[int, int]:

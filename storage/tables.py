@@ -7,13 +7,17 @@ plain SQL.  Every other table is the worker's own bookkeeping.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Table, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Integer, MetaData, Table, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator
-from sqlmodel import Field, SQLModel
+from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlmodel import AutoString, Field, SQLModel
+
+from sync.apis.kinds import Kind
+from sync.apis.registry import DEFAULT_API, adapter_named
 
 
 class UnreadableJSON(str):
@@ -85,47 +89,35 @@ class StrictBoolean(TypeDecorator[Any]):
         return value
 
 
-def _bool() -> Any:
-    return Field(default=None, sa_type=StrictBoolean, nullable=True)
-
-
-def _json() -> Any:
-    return Field(default=None, sa_type=TolerantJSON, nullable=True)
-
-
 def _bigint(**kwargs: Any) -> Any:
     return Field(default=None, sa_type=BigInteger, **kwargs)
 
 
-class Contact(SQLModel, table=True):
-    __tablename__ = "contacts"
-    # Never reuse a deleted row's local_id: the last-synced state may still point at it.
-    __table_args__ = {"sqlite_autoincrement": True}
+# A column's SQL type by the kind of values it holds; TEXT is sqlmodel's VARCHAR, as
+# stores made before the table was built from an adapter have it.
+_COLUMN_TYPES: dict[Kind, Callable[[], TypeEngine[Any]]] = {
+    Kind.TEXT: AutoString,
+    Kind.INTEGER: BigInteger,
+    Kind.BOOLEAN: StrictBoolean,
+    Kind.JSON: TolerantJSON,
+}
 
-    local_id: int | None = Field(default=None, primary_key=True)
-    id: int | None = _bigint(unique=True)
-    company_id: int | None = _bigint()
-    contact_type: str | None = None
-    contact_types: Any = _json()
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-    title: str | None = None
-    department: str | None = None
-    address: str | None = None
-    address2: str | None = None
-    city: str | None = None
-    state: str | None = None
-    zip: str | None = None
-    linkedin_url: str | None = None
-    photo_url: str | None = None
-    phones: Any = _json()
-    is_primary: Any = _bool()
-    owner_account_id: int | None = _bigint()
-    is_connected: Any = _bool()
-    created_at: str | None = None
-    updated_at: str | None = None
-    extra: Any = _json()
+
+def contacts_table(metadata: MetaData, columns: Mapping[str, Kind]) -> Table:
+    """The `contacts` table of an API's columns, around the store's own `local_id` and `extra`.
+
+    `id` (the API's contact id) is unique; every API column may be NULL: a row
+    inserted by another program has no id yet, and a field can be unset.
+    """
+    return Table(
+        "contacts",
+        metadata,
+        # Never reuse a deleted row's local_id: the last-synced state may still point at it.
+        Column("local_id", Integer, primary_key=True),
+        *(Column(name, _COLUMN_TYPES[kind](), unique=name == "id") for name, kind in columns.items()),
+        Column("extra", TolerantJSON()),
+        sqlite_autoincrement=True,
+    )
 
 
 class SyncState(SQLModel, table=True):
@@ -221,7 +213,10 @@ class SchemaMigration(SQLModel, table=True):
 
 
 # The Core tables, for the store's bulk SQL (sqlmodel's classes do not type `__table__`).
-CONTACTS: Table = Contact.__table__  # type: ignore[attr-defined]
+# Every store serves the default API while it is the only one; a store bound to another
+# API will build this table from that adapter's columns.
+CONTACT_KINDS: Mapping[str, Kind] = adapter_named(DEFAULT_API).columns
+CONTACTS: Table = contacts_table(SQLModel.metadata, CONTACT_KINDS)
 STATE: Table = SyncState.__table__  # type: ignore[attr-defined]
 WRITES: Table = PendingWrite.__table__  # type: ignore[attr-defined]
 CONFLICTS: Table = ConflictRecord.__table__  # type: ignore[attr-defined]

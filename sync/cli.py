@@ -24,6 +24,7 @@ from storage.status import (
     save_rejections_forgotten,
 )
 from storage.store import Store
+from sync.apis.registry import DEFAULT_API, adapter_named
 from sync.errors import ConfigError, SyncError
 from sync.logs import configure_logging, masker
 from sync.progress import terminal_progress
@@ -39,6 +40,7 @@ LOG_LEVELS = ["debug", "info", "warning", "error"]
 def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--config", "config_path", metavar="FILE", help="TOML settings file."),
+        click.option("--api", help="Which contacts API the store syncs with: lev (CONTACTS_SYNC_API)."),
         click.option("--api-url", help="Base URL of the Lev API (CONTACTS_SYNC_API_URL)."),
         click.option("--database-url", help="SQLAlchemy URL of the store."),
         click.option(
@@ -126,7 +128,9 @@ def sync(config_path: str | None, dry_run: bool, wait_seconds: float, **flags: A
 def _print_dry_run(settings: Settings, store: Store) -> int:
     from sync.dry_run import preview_run
 
-    preview = preview_run(store, conflict_policy=settings.conflict_policy)
+    preview = preview_run(
+        store, conflict_policy=settings.conflict_policy, rules=adapter_named(settings.api).wire_rules()
+    )
     for line in preview.lines:
         click.echo(line)
     return EXIT_ATTENTION if preview.needs_attention else EXIT_OK
@@ -304,20 +308,18 @@ def daemon(
 @click.option("--reject-filters", is_flag=True, help="Answer 400 to filter[...] on GET /contacts.")
 def sandbox(ignore_filters: bool, reject_filters: bool, **options: Any) -> None:
     """Serve a local Lev contacts API sandbox on loopback until stopped."""
-    from sync.lev.sandbox.server import serve
-
     if ignore_filters and reject_filters:
         raise click.UsageError("--ignore-filters and --reject-filters exclude each other")
-    serve(**options, filter_mode="ignore" if ignore_filters else "reject" if reject_filters else "apply")
+    adapter_named(DEFAULT_API).serve_sandbox(
+        **options, filter_mode="ignore" if ignore_filters else "reject" if reject_filters else "apply"
+    )
 
 
 @cli.command()
 @click.option("--workdir", default="demo", show_default=True, help="Where the demo's SQLite file goes.")
 def demo(workdir: str) -> None:
     """Show a two-way sync end to end against the bundled sandbox."""
-    from sync.demo import run_demo
-
-    sys.exit(run_demo(workdir))
+    sys.exit(adapter_named(DEFAULT_API).demo(workdir))
 
 
 @cli.command()

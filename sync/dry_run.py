@@ -16,8 +16,7 @@ from sqlalchemy import Connection, func, select
 
 from storage.store import Store
 from storage.tables import CONFLICTS, CONTACTS, STATE, WRITES
-from sync.lev.wire import LevWireRules
-from sync.plan import plan_row
+from sync.plan import WireRules, plan_row
 
 
 @dataclass
@@ -32,9 +31,8 @@ class DryRun:
         return bool(self.waiting_refusals or self.open_conflicts)
 
 
-def preview_run(store: Store, *, conflict_policy: str) -> DryRun:
+def preview_run(store: Store, *, conflict_policy: str, rules: WireRules) -> DryRun:
     """The writes, refusals and local deletions the next run would meet, as comment-led lines."""
-    rules = LevWireRules()
     preview = DryRun(
         [
             "# dry run: planned from the store as last synced; the API was not contacted, so "

@@ -44,7 +44,37 @@ class RequestStats:
     by_endpoint: dict[str, int] = field(default_factory=dict)
 
 
+class Pacer(Protocol):
+    """Spaces requests per endpoint within the API's rate limits (`sync.pacing`)."""
+
+    def wait(self, endpoint: str) -> None: ...
+
+    def answered(self, endpoint: str) -> None: ...
+
+    def slow_down(self, endpoint: str, retry_after: float | None) -> None: ...
+
+    def succeeded(self) -> None: ...
+
+
 class Remote(Protocol):
+    """The engine's one view of any contacts API; each adapter's client implements it.
+
+    `fetch_page` walks the whole list from an opaque position: a cursor (Lev),
+    an encoded offset, or None then nothing for an API that answers in one list;
+    the engine only stores and hands back what `Page.next_cursor` gave it.
+
+    Step 2 (the company-contacts API, issue 11) adds, designed now, implemented
+    with the first adapter that needs them:
+    - `fetch_one(contact_id) -> dict | None`: one contact, None when the API
+      answers 404; the proof that a contact missing from an offset walk is gone.
+    - `delete(contact_id) -> None`: for adapters whose `writes` hold "delete"
+      (404 counts as done).
+    - `find_created(request) -> dict | None`: for `retry_safety == "lookup"`, the
+      contact a create with an unknown outcome may have made (same company, email
+      and sent fields), adopted instead of sending the create again.
+    Ids are `int | str` then, following the adapter's `id_type`.
+    """
+
     @property
     def rules(self) -> WireRules: ...
 
@@ -62,3 +92,9 @@ class Remote(Protocol):
     def send_write(self, request: PreparedWrite, idempotency_key: str) -> dict[str, Any]:
         """Send one write, retried with the same key and bytes; the contact it answers."""
         ...
+
+
+class ClosableRemote(Remote, Protocol):
+    """A Remote that holds a connection: what an adapter builds for a run."""
+
+    def close(self) -> None: ...

@@ -18,14 +18,15 @@ from config.settings import Settings
 from storage.locking import sync_lock
 from storage.status import load_attention
 from storage.store import Store
+from sync.apis.adapter import ClientParts
+from sync.apis.registry import adapter_named
 from sync.binding import check_binding
 from sync.engine import Engine, EngineOptions
 from sync.errors import AccountMismatch, ConfigError, Interrupted, LockHeld, SyncError
-from sync.lev.client import LevClient, open_http
 from sync.logs import MASK, masker
 from sync.pacing import SlidingWindowPacer, budget_for_tier, budget_from_me
 from sync.progress import RunProgress
-from sync.remote import AccountIdentity
+from sync.remote import AccountIdentity, ClosableRemote
 from sync.retrying import RetryBudget, RetryPolicy
 
 log = structlog.get_logger("sync.run")
@@ -62,32 +63,23 @@ def build_client(
     stop: threading.Event | None = None,
     transport: httpx.BaseTransport | None = None,
     pacer: SlidingWindowPacer | None = None,
-) -> LevClient:
-    token = settings.token()
-    masker.secrets.add(token)
+) -> ClosableRemote:
+    """The client of the API the settings name, sharing the run's retry, pacing and shutdown."""
     retry = RetryPolicy(
         attempts=settings.retry_attempts,
         base_delay=settings.retry_base_delay,
         max_delay=settings.retry_max_delay,
         budget_seconds=settings.retry_budget_seconds,
     )
-    http = open_http(
-        base_url=settings.api_url,
-        token=token,
-        origin_app=settings.origin_app,
-        timeout=settings.timeout_seconds,
-        stop=stop,
-        transport=transport,
-    )
-
-    return LevClient(
-        http,
+    parts = ClientParts(
         retry=retry,
         budget=RetryBudget(retry.budget_seconds),
         sleep=pause_until(stop),
         pacer=pacer,
-        secrets=(token,),
+        stop=stop,
+        transport=transport,
     )
+    return adapter_named(settings.api).connect(settings, parts)
 
 
 def pause_until(stop: threading.Event | None) -> Callable[[float], None]:

@@ -23,8 +23,8 @@ import structlog
 
 from config.settings import Settings, load_settings
 from storage.store import Store
-from sync.lev.sandbox.server import SandboxServer
-from sync.lev.sandbox.testing import running_sandbox
+from sync.apis.lev.sandbox.server import SandboxServer
+from sync.apis.lev.sandbox.testing import running_sandbox
 from sync.logs import configure_logging
 from sync.runner import RunResult, run_once
 from tests.pg_server import server_problem, throwaway_postgres

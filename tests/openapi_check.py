@@ -44,7 +44,7 @@ from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_schema_validator import OAS31Validator
 
-from sync.lev.fields import ERROR_TYPES
+from sync.apis.lev.fields import ERROR_TYPES
 
 # A copy of the published document (shared/lev/), so the tests run wherever the checkout is.
 SPEC_PATH = Path(__file__).resolve().parent / "data" / "lev-openapi-2026-03.json"
@@ -52,7 +52,7 @@ SERVER_URL = "https://api.lev.com"
 
 
 class LoggedExchange(Protocol):
-    """What ``validate_exchange`` reads (``sync.lev.sandbox.requestlog.LoggedRequest``)."""
+    """What ``validate_exchange`` reads (``sync.apis.lev.sandbox.requestlog.LoggedRequest``)."""
 
     method: str
     path: str

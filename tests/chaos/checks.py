@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync.lev.fields import PATCHABLE_FIELDS
-from sync.lev.sandbox.state import SandboxState
+from sync.apis.lev.fields import PATCHABLE_FIELDS
+from sync.apis.lev.sandbox.state import SandboxState
 from sync.runner import RunResult
 
 SOAK = os.environ.get("CONTACTS_SYNC_SOAK") == "1"

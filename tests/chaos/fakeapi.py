@@ -28,7 +28,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sync.lev.fields import API_PATH_PREFIX
+from sync.apis.lev.fields import API_PATH_PREFIX
 
 
 @dataclass(frozen=True)

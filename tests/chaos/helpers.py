@@ -12,8 +12,8 @@ from typing import Any
 
 from config.settings import Settings, load_settings
 from storage.store import Store
-from sync.lev.sandbox.contacts import public_view
-from sync.lev.sandbox.seed import seed_contacts
+from sync.apis.lev.sandbox.contacts import public_view
+from sync.apis.lev.sandbox.seed import seed_contacts
 from sync.runner import RunResult, run_once
 from tests.chaos.fakeapi import Answer, FakeApi
 

@@ -27,8 +27,8 @@ import pytest
 from config.settings import Settings, load_settings
 from storage.status import load_status
 from storage.store import Store
-from sync.lev.sandbox.contacts import public_view
-from sync.lev.sandbox.seed import seed_contacts
+from sync.apis.lev.sandbox.contacts import public_view
+from sync.apis.lev.sandbox.seed import seed_contacts
 from sync.runner import RunResult, run_once
 from sync.status_text import render_status
 from tests.chaos.checks import SOAK, dump_store, load_tables

@@ -31,10 +31,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 
 from storage.status import load_conflicts, save_conflict_resolved, save_rejections_forgotten
-from sync.lev.fields import CONTACT_TYPES, PHONE_TYPES
-from sync.lev.sandbox.contacts import TEXT_FIELDS
-from sync.lev.sandbox.server import SandboxServer
-from sync.lev.sandbox.testing import running_sandbox
+from sync.apis.lev.fields import CONTACT_TYPES, PHONE_TYPES
+from sync.apis.lev.sandbox.contacts import TEXT_FIELDS
+from sync.apis.lev.sandbox.server import SandboxServer
+from sync.apis.lev.sandbox.testing import running_sandbox
 from sync.runner import RunResult
 from tests.chaos.checks import (
     INVALID_ROWS,
@@ -58,7 +58,7 @@ FAST = {"timeout_seconds": 0.5, "retry_attempts": 5, "retry_base_delay": 0.01, "
 # What the examples did, printed at the end of the test (pytest -s shows it).
 STATS: Counter[str] = Counter()
 
-# --- fault windows: the SPEC of `sync.lev.sandbox.faults` for one sync ----------------------
+# --- fault windows: the SPEC of `sync.apis.lev.sandbox.faults` for one sync ----------------------
 
 # One rule per kind; P is the probability, SCOPE "", "/GET" or "/WRITE".
 FAULT_RULES = {

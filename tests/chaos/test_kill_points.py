@@ -32,8 +32,8 @@ from typing import Any
 
 import pytest
 
-from sync.lev.sandbox.server import SandboxServer
-from sync.lev.sandbox.testing import running_sandbox
+from sync.apis.lev.sandbox.server import SandboxServer
+from sync.apis.lev.sandbox.testing import running_sandbox
 from tests.chaos.checks import (
     INVALID_ROWS,
     MARKER_FIELD,

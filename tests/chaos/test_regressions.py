@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from storage.store import Store
-from sync.lev.sandbox.testing import running_sandbox
+from sync.apis.lev.sandbox.testing import running_sandbox
 from tests.chaos.checks import integrity_problems, load_tables, nothing_to_do
 from tests.conftest import Harness, LocalTable, synced_harness
 

@@ -30,10 +30,10 @@ import pytest
 from config.settings import Settings, load_settings
 from storage.status import load_conflicts, load_status
 from storage.store import Store
+from sync.apis.lev.client import open_http
+from sync.apis.lev.sandbox.server import SandboxServer
+from sync.apis.lev.sandbox.testing import running_sandbox
 from sync.errors import ConfigError
-from sync.lev.client import open_http
-from sync.lev.sandbox.server import SandboxServer
-from sync.lev.sandbox.testing import running_sandbox
 from sync.logs import configure_logging
 from sync.runner import RunResult, run_once
 from sync.status_text import render_status

@@ -23,7 +23,7 @@ import pytest
 
 from config.settings import load_settings
 from storage.store import Store
-from sync.lev.sandbox.testing import running_sandbox
+from sync.apis.lev.sandbox.testing import running_sandbox
 from sync.runner import run_once
 from tests.chaos.fakeapi import Answer, FakeApi
 from tests.conftest import LocalTable

@@ -10,8 +10,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from sync.lev.sandbox.server import SandboxServer
-from sync.lev.sandbox.testing import running_sandbox
+from sync.apis.lev.sandbox.server import SandboxServer
+from sync.apis.lev.sandbox.testing import running_sandbox
 from tests.conftest import LocalTable
 
 

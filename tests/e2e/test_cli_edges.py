@@ -22,7 +22,7 @@ import pytest
 
 from storage.status import load_conflicts, load_status
 from storage.store import Store
-from sync.lev.sandbox.server import SandboxServer
+from sync.apis.lev.sandbox.server import SandboxServer
 from tests.conftest import Harness, LocalTable
 
 TIMEOUT = 90  # a whole CLI process on a loaded 2-core machine; far above what it takes

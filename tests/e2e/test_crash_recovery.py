@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from sync.apis.lev.sandbox.testing import running_sandbox
 from sync.engine import Engine
-from sync.lev.sandbox.testing import running_sandbox
 from tests.conftest import Harness, LocalTable
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sync.lev.sandbox.server import SandboxServer
-from sync.lev.sandbox.testing import running_sandbox
+from sync.apis.lev.sandbox.server import SandboxServer
+from sync.apis.lev.sandbox.testing import running_sandbox
 from tests.conftest import LocalTable
 from tests.e2e.processes import (
     Cli,

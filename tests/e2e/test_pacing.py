@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.lev.sandbox.testing import running_sandbox
+from sync.apis.lev.sandbox.testing import running_sandbox
 from tests.conftest import Harness
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sync.lev.sandbox.testing import running_sandbox
+from sync.apis.lev.sandbox.testing import running_sandbox
 from tests.conftest import LocalTable
 from tests.e2e.accounts import cli_env, dump_tables, run_cli, two_accounts
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from sync.lev.fields import CONTACT_FIELDS
+from sync.apis.lev.fields import CONTACT_FIELDS
 from tests.conftest import Harness
 
 

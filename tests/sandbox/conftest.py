@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from sync.lev.sandbox import SandboxServer, running_sandbox
+from sync.apis.lev.sandbox import SandboxServer, running_sandbox
 from tests.sandbox.helpers import api_client
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from sync.lev.sandbox import SandboxServer
+from sync.apis.lev.sandbox import SandboxServer
 
 ORIGIN_APP = "contacts-sync-tests"
 

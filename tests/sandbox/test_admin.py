@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from sync.lev.sandbox import SandboxServer
+from sync.apis.lev.sandbox import SandboxServer
 from tests.sandbox.helpers import parse_ts
 
 

@@ -7,8 +7,8 @@ import uuid
 import httpx
 import pytest
 
-from sync.lev.sandbox import SandboxServer, running_sandbox
-from sync.lev.sandbox.requestlog import LoggedRequest
+from sync.apis.lev.sandbox import SandboxServer, running_sandbox
+from sync.apis.lev.sandbox.requestlog import LoggedRequest
 from tests.openapi_check import validate_request, validate_response
 from tests.sandbox.helpers import api_client
 

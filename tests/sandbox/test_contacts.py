@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from sync.lev.fields import CONTACT_FIELDS
-from sync.lev.sandbox import SandboxServer
+from sync.apis.lev.fields import CONTACT_FIELDS
+from sync.apis.lev.sandbox import SandboxServer
 from tests.sandbox.helpers import error_of, new_contact, parse_ts
 
 

@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 
-from sync.lev.sandbox import SandboxServer, running_sandbox
+from sync.apis.lev.sandbox import SandboxServer, running_sandbox
 from tests.sandbox.helpers import api_client, error_of, parse_ts
 
 

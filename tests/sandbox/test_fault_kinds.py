@@ -10,8 +10,8 @@ import time
 import httpx
 import pytest
 
-from sync.lev.sandbox import FaultPlan, FaultSpecError, SandboxServer
-from sync.lev.sandbox.faults import DEFAULT_TRICKLE_MS, HUGE_LENGTH, Fault
+from sync.apis.lev.sandbox import FaultPlan, FaultSpecError, SandboxServer
+from sync.apis.lev.sandbox.faults import DEFAULT_TRICKLE_MS, HUGE_LENGTH, Fault
 from tests.sandbox.helpers import error_of
 
 CREATE = {"contact_type": "sponsor", "company_id": 1}

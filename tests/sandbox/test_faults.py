@@ -9,8 +9,8 @@ import uuid
 import httpx
 import pytest
 
-from sync.lev.sandbox import FaultPlan, FaultSpecError, SandboxServer, running_sandbox
-from sync.lev.sandbox.faults import Fault
+from sync.apis.lev.sandbox import FaultPlan, FaultSpecError, SandboxServer, running_sandbox
+from sync.apis.lev.sandbox.faults import Fault
 from tests.sandbox.helpers import api_client, error_of
 
 CREATE = {"contact_type": "sponsor", "company_id": 1}

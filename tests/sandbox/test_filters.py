@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sync.lev.sandbox import SandboxServer, SandboxState, running_sandbox
+from sync.apis.lev.sandbox import SandboxServer, SandboxState, running_sandbox
 from tests.sandbox.helpers import api_client, error_of, new_contact
 
 GTE = "filter[updated_at][gte]"

@@ -7,7 +7,7 @@ import uuid
 
 import httpx
 
-from sync.lev.sandbox import SandboxServer
+from sync.apis.lev.sandbox import SandboxServer
 from tests.sandbox.helpers import error_of
 
 

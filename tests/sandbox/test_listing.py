@@ -7,7 +7,7 @@ import json
 
 import httpx
 
-from sync.lev.sandbox import SandboxServer, running_sandbox
+from sync.apis.lev.sandbox import SandboxServer, running_sandbox
 from tests.sandbox.helpers import api_client, error_of
 
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from sync.lev.sandbox import running_sandbox
-from sync.lev.sandbox.ratelimit import TIERS, RateLimiter, tier_limits
+from sync.apis.lev.sandbox import running_sandbox
+from sync.apis.lev.sandbox.ratelimit import TIERS, RateLimiter, tier_limits
 from tests.sandbox.helpers import api_client, error_of
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from sync.lev.sandbox import SandboxServer
-from sync.lev.sandbox.contacts import TEXT_FIELDS
+from sync.apis.lev.sandbox import SandboxServer
+from sync.apis.lev.sandbox.contacts import TEXT_FIELDS
 from tests.conftest import synced_harness
 from tests.openapi_check import validate_request
 from tests.sandbox.helpers import error_of

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sync.lev.fields import CONTACT_FIELDS, CONTACT_TYPES, PHONE_TYPES
-from sync.lev.sandbox.phones import normalise_phone
-from sync.lev.sandbox.seed import company_count, seed_contacts
+from sync.apis.lev.fields import CONTACT_FIELDS, CONTACT_TYPES, PHONE_TYPES
+from sync.apis.lev.sandbox.phones import normalise_phone
+from sync.apis.lev.sandbox.seed import company_count, seed_contacts
 
 
 def test_same_seed_same_data_other_seed_other_data() -> None:

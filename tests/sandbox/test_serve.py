@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from sync.lev.sandbox import serve
+from sync.apis.lev.sandbox import serve
 
 
 def test_serve_prints_url_and_token_then_serves_until_stopped() -> None:

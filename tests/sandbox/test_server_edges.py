@@ -7,7 +7,7 @@ import socket
 
 import httpx
 
-from sync.lev.sandbox.testing import running_sandbox
+from sync.apis.lev.sandbox.testing import running_sandbox
 
 
 def test_a_request_cut_off_mid_body_is_neither_applied_nor_remembered_under_its_key() -> None:

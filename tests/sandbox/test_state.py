@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import uuid
 
-from sync.lev.sandbox import SandboxServer, SandboxState
-from sync.lev.sandbox.api import IncomingRequest, handle_api
+from sync.apis.lev.sandbox import SandboxServer, SandboxState
+from sync.apis.lev.sandbox.api import IncomingRequest, handle_api
 from tests.sandbox.helpers import api_client
 
 

@@ -8,8 +8,8 @@ import time
 import httpx
 import pytest
 
+from sync.apis.lev.sandbox.faults import Fault, FaultPlan, FaultRule, FaultSpecError
 from sync.apis.sessions.sandbox import SessionsSandboxServer, SessionsState, running_sessions_sandbox
-from sync.lev.sandbox.faults import Fault, FaultPlan, FaultRule, FaultSpecError
 from tests.sessions_sandbox.helpers import contact_body, session_client
 
 

@@ -13,8 +13,8 @@ import respx
 import structlog
 from structlog.testing import capture_logs
 
+from sync.apis.lev.client import LevClient, open_http
 from sync.errors import AuthError, FatalError, InvalidResponse, NetworkError, RequestRejected, SyncError
-from sync.lev.client import LevClient, open_http
 from sync.plan import PreparedWrite, canonical_json
 from sync.retrying import RetryPolicy
 

@@ -6,8 +6,8 @@ import httpx
 import pytest
 import respx
 
+from sync.apis.lev.client import LevClient, open_http
 from sync.errors import AuthError, InvalidResponse
-from sync.lev.client import LevClient, open_http
 from sync.retrying import RetryPolicy
 
 BASE = "https://API.lev.test:443/api/external/v2/"

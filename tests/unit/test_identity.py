@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from sync.apis.lev.account import identity_from_me
 from sync.errors import InvalidResponse
 from sync.identity import Verdict, compared, identity_from_record, identity_record, normalised_base_url
-from sync.lev.account import identity_from_me
 from sync.remote import AccountIdentity
 
 LEV = "https://api.lev.com/api/external/v2"

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.lev.fields import CONTACT_FIELDS, PATCHABLE_FIELDS
-from sync.lev.wire import LevWireRules
+from sync.apis.lev.fields import CONTACT_FIELDS, PATCHABLE_FIELDS
+from sync.apis.lev.wire import LevWireRules
 from sync.merge import POLICIES, Merge, merge_contact, remote_wins
 from sync.plan import RowState, Write, plan_row
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from sync.lev.fields import CONTACT_FIELDS, PATCHABLE_FIELDS
-from sync.lev.wire import LevWireRules
+from sync.apis.lev.fields import CONTACT_FIELDS, PATCHABLE_FIELDS
+from sync.apis.lev.wire import LevWireRules
 from sync.plan import Refusal, RowState, canonical_json, changed_fields, plan_row
 
 RULES = LevWireRules()

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from sync.apis.lev.fields import CONTACT_FIELDS
+from sync.apis.lev.wire import MAX_TEXT_LENGTH, error_for, parse_contact, parse_page
 from sync.errors import (
     AuthError,
     FatalError,
@@ -15,8 +17,6 @@ from sync.errors import (
     RequestRejected,
     ServerUnavailable,
 )
-from sync.lev.fields import CONTACT_FIELDS
-from sync.lev.wire import MAX_TEXT_LENGTH, error_for, parse_contact, parse_page
 
 WHAT = "GET /contacts (page 3)"
 

@@ -35,9 +35,9 @@ from sync.apis.companies.sandbox.validation import (
     path_uuid,
     uuid_error,
 )
-from sync.lev.sandbox.envelope import utc_stamp
-from sync.lev.sandbox.faults import NO_FAULT, Fault
-from sync.lev.sandbox.requestlog import LoggedRequest, redacted_headers
+from sync.apis.lev.sandbox.envelope import utc_stamp
+from sync.apis.lev.sandbox.faults import NO_FAULT, Fault
+from sync.apis.lev.sandbox.requestlog import LoggedRequest, redacted_headers
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The Lev fault SPEC grammar (``sync.lev.sandbox.faults``) applied to the companies endpoints.
+"""The Lev fault SPEC grammar (``sync.apis.lev.sandbox.faults``) applied to the companies endpoints.
 
 Items are parsed by Lev's ``FaultPlan``, so the grammar, kinds' meaning,
 probabilities and ``seed=`` are exactly Lev's. Two differences, because this
@@ -20,7 +20,7 @@ import dataclasses
 import random
 from typing import Final
 
-from sync.lev.sandbox.faults import Fault, FaultDecision, FaultPlan, FaultRule, FaultSpecError
+from sync.apis.lev.sandbox.faults import Fault, FaultDecision, FaultPlan, FaultRule, FaultSpecError
 
 BEFORE_KINDS: Final[frozenset[str]] = frozenset({"500", "503", "html502", "429", "drop-before"})
 AFTER_KINDS: Final[frozenset[str]] = frozenset({"drop-after", "malformed", "empty200"})

@@ -10,7 +10,7 @@ from typing import Final, TextIO
 from sync.apis.companies.sandbox.server import CompaniesServer
 from sync.apis.companies.sandbox.state import CompaniesState
 from sync.apis.companies.sandbox.validation import DEFAULT_LIMIT
-from sync.lev.sandbox.server import _stop_on_signals
+from sync.apis.lev.sandbox.server import _stop_on_signals
 
 DEFAULT_PORT: Final[int] = 8766
 

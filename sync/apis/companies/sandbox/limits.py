@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from sync.lev.sandbox.ratelimit import RateLimiter, TierLimits
+from sync.apis.lev.sandbox.ratelimit import RateLimiter, TierLimits
 
 POST_BUCKET: Final[str] = "POST /contacts"
 GENERAL_BUCKET: Final[str] = "general"

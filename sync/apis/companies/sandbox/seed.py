@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from sync.apis.companies.sandbox.contacts import Company, Contact
-from sync.lev.sandbox.envelope import utc_stamp
+from sync.apis.lev.sandbox.envelope import utc_stamp
 
 FIRST_NAMES: Final[tuple[str, ...]] = (
     "Priya", "Arjun", "Aditi", "Rohan", "Kavya", "Vikram", "Meera", "Sanjay", "Ananya", "Rahul",

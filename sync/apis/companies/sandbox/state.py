@@ -33,9 +33,9 @@ from sync.apis.companies.sandbox.faults import Faults
 from sync.apis.companies.sandbox.limits import GENERAL_PER_MINUTE, POST_PER_MINUTE, ClientLimits
 from sync.apis.companies.sandbox.seed import random_uuid, seed_data
 from sync.apis.companies.sandbox.validation import DEFAULT_LIMIT, contact_fields
-from sync.lev.sandbox.envelope import utc_stamp
-from sync.lev.sandbox.faults import FaultDecision
-from sync.lev.sandbox.requestlog import LoggedRequest
+from sync.apis.lev.sandbox.envelope import utc_stamp
+from sync.apis.lev.sandbox.faults import FaultDecision
+from sync.apis.lev.sandbox.requestlog import LoggedRequest
 
 TOKEN_PREFIX: Final[str] = "cmp_sk_sandbox_"  # noqa: S105 - a prefix, not a secret
 NOT_FOUND: Final[str] = "Contact not found"

@@ -4,7 +4,7 @@
 log); ``SessionsSandboxServer`` serves it over HTTP/1.1; ``serve`` runs one in
 the foreground (``python -m sync.apis.sessions.sandbox``, later
 ``contacts-sync sandbox --api sessions``); ``running_sessions_sandbox`` is the
-test helper. Faults use the Lev sandbox's SPEC grammar (``sync.lev.sandbox.faults``);
+test helper. Faults use the Lev sandbox's SPEC grammar (``sync.apis.lev.sandbox.faults``);
 the admin routes are listed in ``admin``.
 """
 

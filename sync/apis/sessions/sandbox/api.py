@@ -26,6 +26,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 from urllib.parse import parse_qs
 
+from sync.apis.lev.sandbox.api import HTML_502, IncomingRequest
+from sync.apis.lev.sandbox.envelope import utc_stamp
+from sync.apis.lev.sandbox.faults import PRE_APP_KINDS, Fault
+from sync.apis.lev.sandbox.requestlog import LoggedRequest
 from sync.apis.sessions.sandbox.contacts import parse
 from sync.apis.sessions.sandbox.requestlog import masked_headers
 from sync.apis.sessions.sandbox.sessions import CREATE_ROLES
@@ -41,10 +45,6 @@ from sync.apis.sessions.sandbox.wire import (
     not_found_page,
     rejection_reply,
 )
-from sync.lev.sandbox.api import HTML_502, IncomingRequest
-from sync.lev.sandbox.envelope import utc_stamp
-from sync.lev.sandbox.faults import PRE_APP_KINDS, Fault
-from sync.lev.sandbox.requestlog import LoggedRequest
 
 logger = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Final, TextIO
 
+from sync.apis.lev.sandbox.api import IncomingRequest
 from sync.apis.sessions.sandbox.admin import ADMIN_PREFIX, handle_admin
 from sync.apis.sessions.sandbox.api import API_PREFIX, handle_api
 from sync.apis.sessions.sandbox.sessions import DEFAULT_ROLE
 from sync.apis.sessions.sandbox.state import SessionsState
 from sync.apis.sessions.sandbox.wire import TEXT_TYPE, Reply
-from sync.lev.sandbox.api import IncomingRequest
 
 logger = logging.getLogger(__name__)
 

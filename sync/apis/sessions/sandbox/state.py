@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from sync.apis.lev.sandbox.faults import FaultDecision, FaultPlan, FaultSpecError
+from sync.apis.lev.sandbox.requestlog import LoggedRequest
 from sync.apis.sessions.sandbox.contacts import (
     email_key,
     new_record,
@@ -32,8 +34,6 @@ from sync.apis.sessions.sandbox.contacts import (
 from sync.apis.sessions.sandbox.seed import seed_contacts
 from sync.apis.sessions.sandbox.sessions import DEFAULT_ROLE, Session, SessionStore
 from sync.apis.sessions.sandbox.wire import ERROR_BODIES, Rejected, js_stamp
-from sync.lev.sandbox.faults import FaultDecision, FaultPlan, FaultSpecError
-from sync.lev.sandbox.requestlog import LoggedRequest
 
 # The Lev fault kinds this API's sandbox serves; see ``api`` for what each does here.
 SUPPORTED_FAULTS: Final[frozenset[str]] = frozenset(

@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sync.lev.sandbox.faults import FaultPlan
-from sync.lev.sandbox.seed import DEFAULT_ACCOUNT_ID
-from sync.lev.sandbox.server import SandboxServer
-from sync.lev.sandbox.state import SandboxState
+from sync.apis.lev.sandbox.faults import FaultPlan
+from sync.apis.lev.sandbox.seed import DEFAULT_ACCOUNT_ID
+from sync.apis.lev.sandbox.server import SandboxServer
+from sync.apis.lev.sandbox.state import SandboxState
 
 
 @contextmanager

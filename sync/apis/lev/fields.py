@@ -6,16 +6,9 @@ can be written and how they look on the wire reads it from here.
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Final
 
-
-class Kind(Enum):
-    TEXT = "text"
-    INTEGER = "integer"
-    BOOLEAN = "boolean"
-    JSON = "json"
-
+from sync.apis.kinds import Kind as Kind  # the Lev modules read it from here
 
 # Every field of the Contact object, in the order the API documents them.
 CONTACT_FIELDS: Final[dict[str, Kind]] = {

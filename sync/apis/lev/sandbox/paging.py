@@ -29,9 +29,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sync.lev.fields import CONTACT_FIELDS, PAGE_LIMIT_MAX, Kind
-from sync.lev.sandbox.envelope import Rejected
-from sync.lev.sandbox.filters import FilterMode, UpdatedRange, instant, parse_filters
+from sync.apis.lev.fields import CONTACT_FIELDS, PAGE_LIMIT_MAX, Kind
+from sync.apis.lev.sandbox.envelope import Rejected
+from sync.apis.lev.sandbox.filters import FilterMode, UpdatedRange, instant, parse_filters
 
 DEFAULT_LIMIT: Final[int] = 50
 CURSOR_WITH_SORT: Final[str] = "cursor and sort cannot be combined; use offset pagination when sorting"

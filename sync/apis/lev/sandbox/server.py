@@ -22,12 +22,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Final, TextIO
 
-from sync.lev.fields import API_PATH_PREFIX
-from sync.lev.sandbox.admin import ADMIN_PREFIX, handle_admin
-from sync.lev.sandbox.api import IncomingRequest, handle_api
-from sync.lev.sandbox.envelope import Reply, failure
-from sync.lev.sandbox.filters import FilterMode
-from sync.lev.sandbox.state import SandboxState
+from sync.apis.lev.fields import API_PATH_PREFIX
+from sync.apis.lev.sandbox.admin import ADMIN_PREFIX, handle_admin
+from sync.apis.lev.sandbox.api import IncomingRequest, handle_api
+from sync.apis.lev.sandbox.envelope import Reply, failure
+from sync.apis.lev.sandbox.filters import FilterMode
+from sync.apis.lev.sandbox.state import SandboxState
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sync.lev.sandbox.envelope import Rejected, Reply
+from sync.apis.lev.sandbox.envelope import Rejected, Reply
 
 KEY_REUSED = "Idempotency-Key was already used with a different request"
 

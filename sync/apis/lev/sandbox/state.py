@@ -23,8 +23,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sync.lev.fields import CONTACT_TYPES
-from sync.lev.sandbox.contacts import (
+from sync.apis.lev.fields import CONTACT_TYPES
+from sync.apis.lev.sandbox.contacts import (
     TEXT_FIELDS,
     changed_fields,
     new_record,
@@ -32,16 +32,16 @@ from sync.lev.sandbox.contacts import (
     validated_create,
     validated_patch,
 )
-from sync.lev.sandbox.envelope import Rejected, Reply, from_rejection, success, utc_stamp
-from sync.lev.sandbox.faults import FaultDecision, FaultPlan
-from sync.lev.sandbox.filters import FilterMode
-from sync.lev.sandbox.filters import filter_mode as filter_mode_of
-from sync.lev.sandbox.idempotency import Fingerprint, IdempotencyStore
-from sync.lev.sandbox.paging import cursor_page, offset_page, parse_list_query, resume_cursor
-from sync.lev.sandbox.phones import normalise_phones
-from sync.lev.sandbox.ratelimit import RateLimiter, tier_limits
-from sync.lev.sandbox.requestlog import LoggedRequest
-from sync.lev.sandbox.seed import DEFAULT_ACCOUNT_ID, company_count, seed_companies, seed_contacts
+from sync.apis.lev.sandbox.envelope import Rejected, Reply, from_rejection, success, utc_stamp
+from sync.apis.lev.sandbox.faults import FaultDecision, FaultPlan
+from sync.apis.lev.sandbox.filters import FilterMode
+from sync.apis.lev.sandbox.filters import filter_mode as filter_mode_of
+from sync.apis.lev.sandbox.idempotency import Fingerprint, IdempotencyStore
+from sync.apis.lev.sandbox.paging import cursor_page, offset_page, parse_list_query, resume_cursor
+from sync.apis.lev.sandbox.phones import normalise_phones
+from sync.apis.lev.sandbox.ratelimit import RateLimiter, tier_limits
+from sync.apis.lev.sandbox.requestlog import LoggedRequest
+from sync.apis.lev.sandbox.seed import DEFAULT_ACCOUNT_ID, company_count, seed_companies, seed_contacts
 
 TOKEN_PREFIX: Final[str] = "lev_sk_sandbox_"  # noqa: S105 - a prefix, not a secret
 # The endless-junk fault's contacts: ids far above any real one, never stored.

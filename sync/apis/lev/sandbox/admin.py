@@ -28,9 +28,9 @@ import json
 import re
 from typing import Any, Final
 
-from sync.lev.sandbox.envelope import Rejected, Reply, failure, success
-from sync.lev.sandbox.faults import FaultSpecError
-from sync.lev.sandbox.state import SandboxState
+from sync.apis.lev.sandbox.envelope import Rejected, Reply, failure, success
+from sync.apis.lev.sandbox.faults import FaultSpecError
+from sync.apis.lev.sandbox.state import SandboxState
 
 ADMIN_PREFIX: Final[str] = "/_admin"
 _CONTACT = re.compile(r"^/contacts/(?P<id>\d+)(?P<action>/disconnect|/connect)?$")

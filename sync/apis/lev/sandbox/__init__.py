@@ -7,10 +7,10 @@ SPEC grammar is in ``faults``, the admin routes in ``admin``, the
 ``filter[updated_at][gte|lte]`` range of GET /contacts in ``filters``.
 """
 
-from sync.lev.sandbox.faults import FaultPlan, FaultSpecError
-from sync.lev.sandbox.server import SandboxServer, serve
-from sync.lev.sandbox.state import SandboxState
-from sync.lev.sandbox.testing import running_sandbox
+from sync.apis.lev.sandbox.faults import FaultPlan, FaultSpecError
+from sync.apis.lev.sandbox.server import SandboxServer, serve
+from sync.apis.lev.sandbox.state import SandboxState
+from sync.apis.lev.sandbox.testing import running_sandbox
 
 __all__ = [
     "FaultPlan",

@@ -16,11 +16,14 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import structlog
 
+from sync.apis.lev.account import identity_from_me
+from sync.apis.lev.fields import CONTACTS_PATH, PAGE_LIMIT_MAX
+from sync.apis.lev.wire import LevWireRules, decode_body, error_for, parse_contact, parse_page
 from sync.errors import (
     FatalError,
     Interrupted,
@@ -30,12 +33,9 @@ from sync.errors import (
     RequestRejected,
     ServerUnavailable,
 )
-from sync.lev.account import identity_from_me
-from sync.lev.fields import CONTACTS_PATH, PAGE_LIMIT_MAX
-from sync.lev.wire import LevWireRules, decode_body, error_for, parse_contact, parse_page
 from sync.plan import PreparedWrite
 from sync.redaction import Redactor
-from sync.remote import AccountIdentity, Page, RequestStats
+from sync.remote import AccountIdentity, Pacer, Page, RequestStats
 from sync.retrying import RetryBudget, RetryPolicy, call_with_retries
 from sync.transport import DeadlineTransport, RequestDeadlineExceeded
 
@@ -47,16 +47,6 @@ FIRST_CONTACT_RETRY_SECONDS = 1.0
 
 class _ConnectFailed(NetworkError):
     """The connection itself could not be made: refused, DNS, unreachable, connect timeout."""
-
-
-class Pacer(Protocol):
-    def wait(self, endpoint: str) -> None: ...
-
-    def answered(self, endpoint: str) -> None: ...
-
-    def slow_down(self, endpoint: str, retry_after: float | None) -> None: ...
-
-    def succeeded(self) -> None: ...
 
 
 def open_http(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal, get_args
 
-from sync.lev.sandbox.envelope import Rejected
+from sync.apis.lev.sandbox.envelope import Rejected
 
 FilterMode = Literal["apply", "ignore", "reject"]
 FILTER_MODES: Final[tuple[str, ...]] = get_args(FilterMode)

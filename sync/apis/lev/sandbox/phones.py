@@ -16,8 +16,8 @@ from typing import Any
 
 import phonenumbers
 
-from sync.lev.fields import PHONE_INPUT_KEYS, PHONE_TYPES
-from sync.lev.sandbox.envelope import Rejected
+from sync.apis.lev.fields import PHONE_INPUT_KEYS, PHONE_TYPES
+from sync.apis.lev.sandbox.envelope import Rejected
 
 DEFAULT_PHONE_TYPE = "mobile"
 DEFAULT_COUNTRY = "US"

@@ -14,6 +14,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import phonenumbers
 
+from sync.apis.lev.fields import (
+    CONTACT_FIELDS,
+    CONTACT_TYPES,
+    CONTACTS_PATH,
+    PATCHABLE_FIELDS,
+    PHONE_INPUT_KEYS,
+    PHONE_TYPES,
+    Kind,
+)
 from sync.errors import (
     AuthError,
     FatalError,
@@ -22,15 +31,6 @@ from sync.errors import (
     RequestRejected,
     ServerUnavailable,
     SyncError,
-)
-from sync.lev.fields import (
-    CONTACT_FIELDS,
-    CONTACT_TYPES,
-    CONTACTS_PATH,
-    PATCHABLE_FIELDS,
-    PHONE_INPUT_KEYS,
-    PHONE_TYPES,
-    Kind,
 )
 from sync.plan import PreparedWrite, Refusal, canonical_json
 from sync.remote import Page

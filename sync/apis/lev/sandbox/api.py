@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import parse_qs
 
-from sync.lev.fields import API_PATH_PREFIX
-from sync.lev.sandbox.envelope import JSON_TYPE, Rejected, Reply, failure, success, utc_stamp
-from sync.lev.sandbox.faults import DATA_KINDS, LIST_ONLY_KINDS, PRE_APP_KINDS, Fault
-from sync.lev.sandbox.idempotency import fingerprint
-from sync.lev.sandbox.poison import poisoned
-from sync.lev.sandbox.requestlog import LoggedRequest, redacted_headers
-from sync.lev.sandbox.state import SandboxState
+from sync.apis.lev.fields import API_PATH_PREFIX
+from sync.apis.lev.sandbox.envelope import JSON_TYPE, Rejected, Reply, failure, success, utc_stamp
+from sync.apis.lev.sandbox.faults import DATA_KINDS, LIST_ONLY_KINDS, PRE_APP_KINDS, Fault
+from sync.apis.lev.sandbox.idempotency import fingerprint
+from sync.apis.lev.sandbox.poison import poisoned
+from sync.apis.lev.sandbox.requestlog import LoggedRequest, redacted_headers
+from sync.apis.lev.sandbox.state import SandboxState
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import click
 from config.settings import load_settings
 from storage.status import load_status
 from storage.store import Store
-from sync.lev.sandbox.testing import running_sandbox
+from sync.apis.lev.sandbox.testing import running_sandbox
 from sync.logs import configure_logging
 from sync.runner import run_once
 from sync.status_text import render_status

@@ -11,15 +11,15 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from sync.lev.fields import (
+from sync.apis.lev.fields import (
     CONTACT_FIELDS,
     CONTACT_TYPES,
     CREATE_ONLY_FIELDS,
     PATCHABLE_FIELDS,
     Kind,
 )
-from sync.lev.sandbox.envelope import Rejected
-from sync.lev.sandbox.phones import normalise_phones
+from sync.apis.lev.sandbox.envelope import Rejected
+from sync.apis.lev.sandbox.phones import normalise_phones
 
 # Fields kept on the record but never shown on the wire.
 INTERNAL_FIELDS: Final[frozenset[str]] = frozenset({"company_id"})

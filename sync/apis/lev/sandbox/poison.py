@@ -14,8 +14,8 @@ import copy
 import uuid
 from typing import Final
 
-from sync.lev.sandbox.envelope import Reply
-from sync.lev.sandbox.faults import HUGE_LENGTH
+from sync.apis.lev.sandbox.envelope import Reply
+from sync.apis.lev.sandbox.faults import HUGE_LENGTH
 
 POISONED_FIELD: Final[str] = "title"
 LONE_SURROGATE_ESCAPE: Final[bytes] = b"\\ud800"

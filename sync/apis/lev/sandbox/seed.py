@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sync.lev.sandbox.contacts import new_record
-from sync.lev.sandbox.envelope import utc_stamp
-from sync.lev.sandbox.phones import normalise_phone
+from sync.apis.lev.sandbox.contacts import new_record
+from sync.apis.lev.sandbox.envelope import utc_stamp
+from sync.apis.lev.sandbox.phones import normalise_phone
 
 DEFAULT_ACCOUNT_ID: Final[int] = 56
 FIRST_CONTACT_ID: Final[int] = 101

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sync.lev.fields import ERROR_TYPES
+from sync.apis.lev.fields import ERROR_TYPES
 
 JSON_TYPE: Final[str] = "application/json"
 

@@ -1,0 +1,97 @@
+"""One description per contacts API: what the engine, the planner and the store may know of it.
+
+An API is a folder under `sync/apis/` (client, wire rules, fields, sandbox) and
+one `Adapter` value registered in `sync.apis.registry`. Everything above the
+adapters reads capabilities from that value, never from the API's name: a store
+builds its `contacts` table from `columns`, the planner asks `wire_rules()`,
+the run gets its client from `connect`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import httpx
+
+from sync.apis.kinds import Kind
+from sync.plan import WireRules
+from sync.remote import ClosableRemote, Pacer
+from sync.retrying import RetryBudget, RetryPolicy
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+
+
+@dataclass(frozen=True)
+class CursorPaging:
+    """Each page names the next by an opaque cursor, stable while contacts change."""
+
+    limit_max: int
+
+
+@dataclass(frozen=True)
+class OffsetPaging:
+    """`skip`/`limit` pages: a contact created or deleted during a walk shifts the rest."""
+
+    limit_max: int
+
+
+@dataclass(frozen=True)
+class WholeList:
+    """One request answers every contact; nothing to resume from."""
+
+
+Paging = CursorPaging | OffsetPaging | WholeList
+WriteKind = Literal["create", "update", "delete"]
+# How a write whose answer was lost is sent again without doing it twice: the same
+# idempotency key (the API replays its first answer), or a lookup for what it made.
+RetrySafety = Literal["idempotency-key", "lookup"]
+
+
+@dataclass(frozen=True)
+class ClientParts:
+    """What a run lends every API's client: one retry policy, pacer and shutdown for all."""
+
+    retry: RetryPolicy
+    budget: RetryBudget
+    sleep: Callable[[float], None]  # ends with Interrupted on a shutdown
+    pacer: Pacer | None = None
+    stop: threading.Event | None = None
+    transport: httpx.BaseTransport | None = None  # tests: replaces the network
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """A contacts API as data: capabilities are fields here, never `if api == ...` elsewhere."""
+
+    name: str  # the `api` setting's value, and AccountIdentity.api
+    title: str  # how people name the API in messages
+    id_type: type[int] | type[str]  # of a contact's `id`
+    fields: Mapping[str, Kind]  # the Contact object as the API answers it, in its documented order
+    writable: frozenset[str]  # what an update may carry
+    create_only: frozenset[str]  # what a create may carry besides `writable`
+    # The local `contacts` columns besides the store's own (`local_id`, `extra`), in order.
+    columns: Mapping[str, Kind]
+    writes: frozenset[WriteKind]
+    retry_safety: RetrySafety
+    paging: Paging
+    account: str  # what a store is bound to, in words: "the account of the API token (GET /me)"
+    wire_rules: Callable[[], WireRules]
+    connect: Callable[[Settings, ClientParts], ClosableRemote]
+    serve_sandbox: Callable[..., None]  # `contacts-sync sandbox`: serve on loopback until stopped
+    demo: Callable[[str], int]  # `contacts-sync demo`: the story against the bundled sandbox; exit code
+
+    def __post_init__(self) -> None:
+        unknown = (self.writable | self.create_only) - set(self.columns)
+        if unknown:
+            raise ValueError(f"adapter {self.name}: writable fields without a column: {sorted(unknown)}")
+        if "id" not in self.columns:
+            raise ValueError(f"adapter {self.name}: the contacts columns need an 'id'")
+
+    @property
+    def api_owned(self) -> frozenset[str]:
+        """Columns that follow the API: a local edit of one is put back, never sent."""
+        return frozenset(self.columns) - self.writable

@@ -1,0 +1,71 @@
+"""Lev as an adapter: what the engine, the planner and the store may know of it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sync.apis.adapter import Adapter, ClientParts, CursorPaging
+from sync.apis.kinds import Kind
+from sync.apis.lev.account import API
+from sync.apis.lev.client import LevClient, open_http
+from sync.apis.lev.fields import CONTACT_FIELDS, CREATE_ONLY_FIELDS, PAGE_LIMIT_MAX, PATCHABLE_FIELDS
+from sync.apis.lev.wire import LevWireRules
+from sync.logs import masker
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+
+
+def connect(settings: Settings, parts: ClientParts) -> LevClient:
+    """A client for the API token's account; the token is masked in every log line from now on."""
+    token = settings.token()
+    masker.secrets.add(token)
+    http = open_http(
+        base_url=settings.api_url,
+        token=token,
+        origin_app=settings.origin_app,
+        timeout=settings.timeout_seconds,
+        stop=parts.stop,
+        transport=parts.transport,
+    )
+    return LevClient(
+        http,
+        retry=parts.retry,
+        budget=parts.budget,
+        sleep=parts.sleep,
+        pacer=parts.pacer,
+        secrets=(token,),
+    )
+
+
+def serve_sandbox(**options: Any) -> None:
+    from sync.apis.lev.sandbox.server import serve  # the server only when asked for
+
+    serve(**options)
+
+
+def demo(workdir: str) -> int:
+    from sync.apis.lev.demo import run_demo  # imports the runner, which imports the registry
+
+    return run_demo(workdir)
+
+
+LEV = Adapter(
+    name=API,
+    title="Lev",
+    id_type=int,
+    fields=CONTACT_FIELDS,
+    writable=PATCHABLE_FIELDS,
+    create_only=CREATE_ONLY_FIELDS,
+    # company_id is write-only at the API but kept in the row: the create that made it carried it.
+    columns={"id": Kind.INTEGER, "company_id": Kind.INTEGER}
+    | {name: kind for name, kind in CONTACT_FIELDS.items() if name != "id"},
+    writes=frozenset({"create", "update"}),
+    retry_safety="idempotency-key",
+    paging=CursorPaging(limit_max=PAGE_LIMIT_MAX),
+    account="the account of the API token (GET /me: data.account.id)",
+    wire_rules=LevWireRules,
+    connect=connect,
+    serve_sandbox=serve_sandbox,
+    demo=demo,
+)

@@ -1,0 +1,21 @@
+"""Every contacts API the product syncs with, by the name the `api` setting gives.
+
+The one place above an API's folder that names it: a new API is a folder and a
+line here.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Final
+
+from sync.apis.adapter import Adapter
+from sync.apis.lev.adapter import LEV
+
+DEFAULT_API: Final = "lev"
+ADAPTERS: Final = MappingProxyType({adapter.name: adapter for adapter in (LEV,)})
+
+
+def adapter_named(name: str) -> Adapter:
+    """The adapter of a name the settings have already checked against ADAPTERS."""
+    return ADAPTERS[name]
