@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sync.lev.sandbox.server import SandboxServer
+from sync.apis.lev.sandbox.server import SandboxServer
 from tests.conftest import LocalTable
 
 

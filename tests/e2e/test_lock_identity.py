@@ -15,8 +15,8 @@ import pytest
 
 from storage.locking import sync_lock
 from storage.store import Store
+from sync.apis.lev.sandbox.server import SandboxServer
 from sync.errors import LockHeld
-from sync.lev.sandbox.server import SandboxServer
 from tests.conftest import PG_URL, LocalTable
 from tests.e2e.processes import Cli, created_with
 

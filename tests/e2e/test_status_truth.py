@@ -12,8 +12,8 @@ import pytest
 from storage.locking import sync_lock
 from storage.status import load_status, save_rejections_forgotten
 from storage.store import Store
-from sync.lev.sandbox.server import SandboxServer
-from sync.lev.sandbox.testing import running_sandbox
+from sync.apis.lev.sandbox.server import SandboxServer
+from sync.apis.lev.sandbox.testing import running_sandbox
 from sync.status_text import render_status
 from tests.conftest import Harness, LocalTable
 from tests.e2e.processes import Cli, mid_push, wait_until

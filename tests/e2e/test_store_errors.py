@@ -14,9 +14,9 @@ from sqlalchemy import event
 
 import storage.database
 from storage.store import Store
+from sync.apis.lev.sandbox.server import SandboxServer
+from sync.apis.lev.sandbox.testing import running_sandbox
 from sync.errors import StoreError
-from sync.lev.sandbox.server import SandboxServer
-from sync.lev.sandbox.testing import running_sandbox
 from tests.conftest import PG_URL, Harness
 from tests.e2e.processes import Cli
 
