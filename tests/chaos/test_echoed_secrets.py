@@ -106,7 +106,7 @@ def test_a_token_echoed_by_the_server_reaches_no_sink(tmp_path: Path) -> None:
     assert any("answered 401" in e for e in errors) and any(
         "a redirect to https://login" in e for e in errors
     )
-    assert "answered 422" in status_text and "Bearer ***" in status_text, status_text
+    assert "-> 422: bad request" in status_text and "Bearer ***" in status_text, status_text
     writes = {w["method"]: w["error"] for w in tables["writes"]}
     assert "answered 422" in writes["PATCH"] and "***" in writes["PATCH"], writes
     assert "answered 400" in writes["POST"] and "***" in writes["POST"], writes
