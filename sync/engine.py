@@ -408,7 +408,8 @@ class Engine:
     def _settle(self, write: SavedWrite, answer: dict[str, Any]) -> None:
         """Store a write's answer: the contact it returns is the new agreed state.
 
-        An answer the store cannot take (a value it cannot hold, a contact that another
+        A value the store cannot hold is left out of what is stored (the write was applied,
+        so it must not be sent again). An answer that cannot be linked (a contact another
         row holds, a second contact for one row) still finishes the write, with a
         message naming the rows and the way out: the other rows keep syncing.
         """
@@ -425,14 +426,24 @@ class Engine:
             local = self.store.load_local_row(tx, write.local_id)
             links = self.store.load_links(tx, [contact_id], [write.local_id])
             found = clash(contact_id, local.local_id if local else None, links)
-            unstorable = unstorable_field(answer, nul_allowed=self.store.holds_nul)
-            if unstorable is not None:
+            # The write was applied: settle it with what the store can hold, or a resend would
+            # create the contact again. A field it cannot hold keeps its last agreed (or sent)
+            # value, and the next pull looks at the contact afresh.
+            storable, dropped = dict(answer), []
+            while (unstorable := unstorable_field(storable, nul_allowed=self.store.holds_nul)) is not None:
                 field, why = unstorable
-                refused = (
-                    f"{what} was applied, but the answer's {field} {why}, so contact {contact_id} "
-                    "cannot be stored; fix the value in Lev, then edit the row to send it again"
+                del storable[field]
+                dropped.append(f"{field} {why}")
+            if dropped:
+                log.warning(
+                    "sync.write.answer_unstorable",
+                    local_id=write.local_id,
+                    contact_id=contact_id,
+                    fields=dropped,
+                    advice="the row keeps its value; fix the contact in Lev",
                 )
-            elif found is not None and found.other_contact is not None and local is not None:
+            answer = storable
+            if found is not None and found.other_contact is not None and local is not None:
                 # Two writes created two contacts from one row (two syncs that both ran): the
                 # row keeps the first; the second is a contact of its own at the API.
                 log.warning(
@@ -471,7 +482,8 @@ class Engine:
                     writable=self.remote.rules.writable,
                     policy=self.policy,
                 )
-                merged = MergedContact(contact_id, local, previous, decided, record_digest(answer))
+                digest = None if dropped else record_digest(answer)
+                merged = MergedContact(contact_id, local, previous, decided, digest)
                 local_ids = self.store.save_merges(tx, [merged], policy=self.options.policy)
             if refused is None:
                 self.store.save_write_done(tx, write.write_id)

@@ -75,8 +75,8 @@ def test_a_lone_surrogate_in_a_listed_contact_skips_that_contact_only(fake: Fake
     assert rows[poisoned]["first_name"] == "Fixed"
 
 
-def test_a_write_answered_with_a_lone_surrogate_is_finished_and_shown(fake: FakeSynced) -> None:
-    """A PATCH whose answer holds a value no store can hold is recorded as rejected by name; others go on."""
+def test_a_write_answered_with_a_lone_surrogate_is_settled_without_that_value(fake: FakeSynced) -> None:
+    """A PATCH whose answer holds a value no store can hold is settled without it, named in the log."""
     target, other = fake.contacts[0], fake.contacts[1]
     fake.local("UPDATE contacts SET title = 'Mine' WHERE id = ?", target["id"])
     fake.local("UPDATE contacts SET title = 'Also mine' WHERE id = ?", other["id"])
@@ -90,16 +90,33 @@ def test_a_write_answered_with_a_lone_surrogate_is_finished_and_shown(fake: Fake
         return Answer(200, json.dumps({"request_id": RID, "data": data}).encode())
 
     fake.api.answer("PATCH /contacts/{id}", answer)
-    result = fake.run()
-    assert result.outcome == "attention" and result.exit_code == 1, result
-    writes = load_tables(fake.db_path)["writes"]
-    assert [(w["local_id"], w["status"]) for w in writes] == [(1, "rejected")]
-    assert "city" in writes[0]["error"] and str(target["id"]) in writes[0]["error"]
+    with capture_logs() as logs:
+        result = fake.run()
+    assert result.outcome == "ok" and result.exit_code == 0, result
+    (warning,) = events(logs, "sync.write.answer_unstorable")
+    assert warning["contact_id"] == target["id"] and "city" in warning["fields"][0]
+    assert load_tables(fake.db_path)["writes"] == []
     rows = {row["id"]: row for row in load_tables(fake.db_path)["contacts"]}
+    assert rows[target["id"]]["title"] == "Mine" and rows[target["id"]]["city"] == target["city"]
     assert rows[other["id"]]["title"] == "Also mine"
     fake.api.forget_requests()
-    assert fake.run().outcome == "attention"
+    assert fake.run().outcome == "ok"
     assert not [r for r in fake.api.requests if r.method == "PATCH"], "the same write was sent again"
+
+
+def test_a_create_answered_with_a_value_the_store_cannot_hold_is_linked_not_sent_again(
+    harness: Harness,
+) -> None:
+    """A POST applied but answered with a lone surrogate links the row to its contact: never created twice."""
+    local_id = harness.table.insert(contact_type="sponsor", company_id=2, first_name="Poisoned")
+    harness.sandbox.state.set_faults("surrogate@1/POST")
+    assert harness.sync().outcome == "ok"
+    harness.sandbox.state.set_faults("")
+    row = harness.table.row(local_id=local_id)
+    created = [c for c in harness.sandbox.state.all_contacts() if c["first_name"] == "Poisoned"]
+    assert [c["id"] for c in created] == [row["id"]]
+    assert harness.sync().outcome == "ok"
+    assert len([c for c in harness.sandbox.state.all_contacts() if c["first_name"] == "Poisoned"]) == 1
 
 
 @pytest.fixture
