@@ -449,10 +449,12 @@ class Store:
 
     def save_restored(self, tx: Connection, local_id: int, values: dict[str, Any]) -> None:
         """Put API-owned columns of one row back to the values given (its last-synced ones)."""
-        horizon = tx.execute(select(func.coalesce(func.max(LOCAL_CHANGES.c.seq), 0))).scalar_one()
+        # Row locked first, as load_page_state does: an edit another program commits while we
+        # read the horizon would otherwise have its mark deleted below, and never be planned.
         extra = tx.execute(
-            select(CONTACTS.c.extra).where(CONTACTS.c.local_id == local_id)
+            select(CONTACTS.c.extra).where(CONTACTS.c.local_id == local_id).with_for_update()
         ).scalar_one_or_none()
+        horizon = tx.execute(select(func.coalesce(func.max(LOCAL_CHANGES.c.seq), 0))).scalar_one()
         tx.execute(
             update(CONTACTS).where(CONTACTS.c.local_id == local_id).values(_column_values(values, extra))
         )
