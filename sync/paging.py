@@ -9,10 +9,11 @@ from bisect import bisect_left
 from sync.errors import InvalidResponse
 from sync.remote import Page
 
-# A list may grow while it is walked, and a page may come short: the walk may run this much
-# past what the API said it holds before it is taken for a list that never ends.
+# A list may grow while it is walked: the walk may run this much past what the API said it
+# holds before it is taken for a list that never ends. No whole page of slack: each page is
+# stored as it comes, and a page of junk past the total would stay in the table.
 TOTAL_SLACK = 1.1
-SLACK_PAGES = 2
+SLACK_CONTACTS = 20
 # Pages in a row that bring no contact before a walk is taken for one that never ends.
 MAX_EMPTY_PAGES = 10
 # Without a `total` only this bounds a walk of ever-new contacts: 10 million at 200 a page.
@@ -41,7 +42,6 @@ class Paginator:
         self.contacts = 0
         self._followed: set[str] = set() if cursor is None else {cursor}
         self._total: int | None = None  # the largest the API said, as a list may grow
-        self._largest_page = 0
         self._empty_in_a_row = 0
         self._max_empty_pages = max_empty_pages
         self._max_pages_without_total = max_pages_without_total
@@ -49,7 +49,6 @@ class Paginator:
     def advance(self, page: Page, *, what: str) -> None:
         self.pages += 1
         self.contacts += len(page.contacts)
-        self._largest_page = max(self._largest_page, len(page.contacts))
         self._empty_in_a_row = 0 if page.contacts else self._empty_in_a_row + 1
         if page.total is not None:
             self._total = max(page.total, self._total or 0)
@@ -78,7 +77,7 @@ class Paginator:
         if self._empty_in_a_row >= self._max_empty_pages:
             return f"the last {self._empty_in_a_row} pages brought no contact but said there was more"
         if self._total is not None:
-            allowed = math.ceil(self._total * TOTAL_SLACK) + SLACK_PAGES * self._largest_page
+            allowed = math.ceil(self._total * TOTAL_SLACK) + SLACK_CONTACTS
             if self.contacts > allowed:
                 return f"the API said the list holds {self._total} contacts, and still says there is more"
         elif self.pages >= self._max_pages_without_total:

@@ -55,7 +55,7 @@ def test_pages_of_ever_new_junk_stop_at_the_total_the_api_gave(synced: FakeSynce
     assert result.outcome == "failed" and result.exit_code == 3, result
     assert "holds 300 contacts" in (result.error or ""), result.error
     gets = [r for r in synced.api.requests if r.route == "GET /contacts"]
-    # 300 * 1.1 + 2 pages of 100 = 530 contacts: the sixth page is the last one walked.
-    assert len(gets) == 6, f"the walk took {len(gets)} pages"
-    assert "6 pages" in (result.error or "")
-    assert len(load_tables(synced.db_path)["contacts"]) <= 4 + 5 * JUNK_PAGE
+    # 300 * 1.1 + 20 = 350 contacts: the fourth page is refused, unstored.
+    assert len(gets) == 4, f"the walk took {len(gets)} pages"
+    assert "4 pages" in (result.error or "")
+    assert len(load_tables(synced.db_path)["contacts"]) <= 4 + 3 * JUNK_PAGE

@@ -118,16 +118,22 @@ def test_paginator_counts_empty_pages_in_a_row_only() -> None:
 
 
 def test_paginator_stops_a_walk_that_outgrows_the_total_it_was_given() -> None:
-    """Pages of ever-new contacts stop once the walk passes total * 1.1 plus two pages, naming why."""
+    """Pages of ever-new contacts stop once the walk passes total * 1.1 plus 20, naming why."""
     walk = Paginator()
     pages = 0
     with pytest.raises(EndlessWalk, match="holds 1000 contacts") as caught:
         while pages < 100:
             walk.advance(contacts_page(f"c{pages}", 100, start=pages * 100, total=1000), what="GET /contacts")
             pages += 1
-    # 1000 * 1.1 + 2 pages of 100 = 1300: the 14th page of 100 is one too many.
-    assert walk.pages == 14 and walk.contacts == 1400
-    assert "14 pages" in str(caught.value)
+    # 1000 * 1.1 + 20 = 1120: the 12th page of 100 is one too many.
+    assert walk.pages == 12 and walk.contacts == 1200
+    assert "12 pages" in str(caught.value)
+
+
+def test_paginator_refuses_a_first_page_far_larger_than_the_total() -> None:
+    """A full page of 200 when the API says it holds 47 is refused before the engine stores it."""
+    with pytest.raises(EndlessWalk, match="holds 47 contacts"):
+        Paginator().advance(contacts_page("c1", 200, start=0, total=47), what="GET /contacts")
 
 
 def test_paginator_lets_a_list_that_grows_during_the_walk_finish() -> None:
