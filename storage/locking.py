@@ -174,7 +174,7 @@ def _held(store: Store, wait_seconds: float) -> LockHeld:
             f"waited {wait_seconds:g} s for the store's lock, and {running}; "
             "try again later, or pass a longer --wait SECONDS"
         )
-    return LockHeld(f"{running}; try again later, or pass --wait SECONDS to wait for it")
+    return LockHeld(f"{running}; try again later (`sync` also takes --wait SECONDS to wait for it)")
 
 
 def describe_holder(record: str | None) -> str | None:

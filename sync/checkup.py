@@ -94,7 +94,7 @@ def _check_store(settings: Settings, account: AccountIdentity | None, report: di
     try:
         store = Store.open_existing(settings.database_url, migrate=False)
     except NoStore as exc:  # not a reason a sync would not start: the first sync creates it
-        report["notes"].append(f"{exc}; a sync would create the store there")
+        report["notes"].append(f"{exc}".replace("or run `contacts-sync sync` to", "or let a sync"))
         return
     except SyncError as exc:
         _problem(report, "store", exc)

@@ -100,11 +100,12 @@ def cli() -> None:
     help="Wait this long for another sync to finish instead of exiting 75.",
 )
 def sync(config_path: str | None, dry_run: bool, wait_seconds: float, **flags: Any) -> None:
-    """Run one two-way sync and exit (0 done, 1 needs a person, 3 failed, 75 locked)."""
+    """Run one two-way sync and exit (0 done, 1 needs a person, 2 bad settings or another
+    account's store, 3 failed, 75 locked)."""
     settings = _settings(config_path, **flags)
+    if dry_run:  # reads the store: never creates one at a mistyped location
+        sys.exit(_print_dry_run(settings, Store.open_existing(settings.database_url)))
     store = Store.open(settings.database_url)
-    if dry_run:
-        sys.exit(_print_dry_run(settings, store))
     # A terminal gets progress bars; a pipe or cron gets only the log lines.
     on_terminal = sys.stderr.isatty()
     display = terminal_progress() if on_terminal else contextlib.nullcontext(None)

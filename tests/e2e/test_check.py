@@ -75,7 +75,7 @@ def test_check_against_an_unreachable_api_exits_3_naming_the_request(tmp_path: P
     result = run_cli(env, "check")
     assert result.returncode == 3, result.stdout
     assert "problem (api): GET /me: cannot connect" in result.stdout
-    assert "a sync would create the store there" in result.stdout
+    assert "or let a sync create the store there" in result.stdout
     assert "not ok: a sync would not start (exit 3)" in result.stdout
 
 

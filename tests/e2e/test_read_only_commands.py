@@ -17,12 +17,19 @@ from tests.e2e.accounts import cli_env, run_cli
 pytestmark = pytest.mark.slow
 
 # `check` says so too, but exits with the API's verdict: a sync would create the store there.
-READ_ONLY = {("status",): 2, ("status", "--json"): 2, ("conflicts",): 2, ("retry",): 2, ("check",): 3}
+READ_ONLY = {
+    ("status",): 2,
+    ("status", "--json"): 2,
+    ("conflicts",): 2,
+    ("retry",): 2,
+    ("sync", "--dry-run"): 2,
+    ("check",): 3,
+}
 
 
 @pytest.mark.parametrize("where", ["missing-file", "missing-folder", "empty-file"])
 def test_read_only_commands_find_no_store_and_create_nothing(tmp_path: Path, where: str) -> None:
-    """status, conflicts, retry and check where no store is: each names it, no file or folder is made."""
+    """status, conflicts, retry, a dry run and check where no store is: each names it, nothing is made."""
     path = {
         "missing-file": tmp_path / "no-such-file.db",
         "missing-folder": tmp_path / "no" / "such" / "dir" / "x.db",
