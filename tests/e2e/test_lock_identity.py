@@ -12,12 +12,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from storage.locking import sync_lock
 from storage.store import Store
 from sync.apis.lev.sandbox.server import SandboxServer
 from sync.errors import LockHeld
-from tests.conftest import PG_URL, LocalTable
+from tests.conftest import LocalTable
 from tests.e2e.processes import Cli, created_with
 
 
@@ -29,11 +30,15 @@ def other_spellings(database_url: str, tmp_path: Path) -> list[str]:
         elsewhere.mkdir()
         (elsewhere / "link.db").symlink_to(real)
         return [f"sqlite:///{elsewhere / 'link.db'}"]
-    assert "@127.0.0.1:5432/" in database_url and "?" in database_url
+    url = make_url(database_url)
+    assert url.host == "127.0.0.1" and url.query, database_url
+    at = f"@127.0.0.1:{url.port}/"
+    # Without the port where it is the default one; else the same port, other parameters.
+    bare = "@127.0.0.1/" if url.port == 5432 else at
     return [
-        database_url.replace("postgresql+psycopg://", "postgresql://").replace("127.0.0.1:5432", "localhost")
+        database_url.replace("postgresql+psycopg://", "postgresql://").replace(at, f"@localhost:{url.port}/")
         + "&application_name=cron",
-        database_url.replace("127.0.0.1:5432", "127.0.0.1") + "&connect_timeout=10",
+        database_url.replace(at, bare) + "&connect_timeout=10",
     ]
 
 
@@ -45,7 +50,9 @@ def stores(database_url: str, tmp_path: Path) -> Iterator[list[Store]]:
         store.close()
 
 
-def test_every_spelling_of_one_store_takes_the_same_lock(stores: list[Store]) -> None:
+def test_every_spelling_of_one_store_takes_the_same_lock(
+    stores: list[Store], request: pytest.FixtureRequest
+) -> None:
     """While one spelling of the store's URL holds the lock, every other spelling is refused."""
     first, *others = stores
     with sync_lock(first):
@@ -54,7 +61,7 @@ def test_every_spelling_of_one_store_takes_the_same_lock(stores: list[Store]) ->
                 pass
         if first.engine.dialect.name == "postgresql":
             # Tests run many schemas of one database at once: another schema is another store.
-            with another_schema() as url:
+            with another_schema(request.getfixturevalue("pg_server_url")) as url:
                 neighbour = Store.open(url)
                 try:
                     with sync_lock(neighbour):
@@ -67,14 +74,14 @@ def test_every_spelling_of_one_store_takes_the_same_lock(stores: list[Store]) ->
 
 
 @contextlib.contextmanager
-def another_schema() -> Iterator[str]:
+def another_schema(server_url: str) -> Iterator[str]:
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_URL, autocommit=True) as admin:
+    with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {schema}")
     try:
-        yield f"{PG_URL.replace('postgresql://', 'postgresql+psycopg://')}?options=-csearch_path%3D{schema}"
+        yield f"{server_url.replace('postgresql://', 'postgresql+psycopg://')}?options=-csearch_path%3D{schema}"
     finally:
-        with psycopg.connect(PG_URL, autocommit=True) as admin:
+        with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import PG_URL
 from tests.e2e.accounts import cli_env, run_cli
 
 pytestmark = pytest.mark.slow
@@ -58,20 +57,20 @@ def test_read_only_commands_find_no_store_and_create_nothing(tmp_path: Path, whe
 
 
 @pytest.mark.postgres
-def test_status_of_an_empty_postgresql_schema_says_there_is_no_store() -> None:
+def test_status_of_an_empty_postgresql_schema_says_there_is_no_store(pg_server_url: str) -> None:
     """An existing PostgreSQL database without contacts-sync's tables: exit 2, no table created."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_URL, autocommit=True) as admin:
+    with psycopg.connect(pg_server_url, autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {schema}")
     try:
-        url = f"{PG_URL.replace('postgresql://', 'postgresql+psycopg://')}?options=-csearch_path%3D{schema}"
+        url = f"{pg_server_url.replace('postgresql://', 'postgresql+psycopg://')}?options=-csearch_path%3D{schema}"
         result = run_cli(cli_env(None, url), "status")
-        with psycopg.connect(PG_URL, autocommit=True) as admin:
+        with psycopg.connect(pg_server_url, autocommit=True) as admin:
             tables = admin.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,)
             ).fetchall()
     finally:
-        with psycopg.connect(PG_URL, autocommit=True) as admin:
+        with psycopg.connect(pg_server_url, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
     assert result.returncode == 2, result.stdout + result.stderr
     assert (

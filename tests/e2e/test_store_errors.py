@@ -11,16 +11,21 @@ from pathlib import Path
 import psycopg
 import pytest
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 
 import storage.database
 from storage.store import Store
 from sync.apis.lev.sandbox.server import SandboxServer
 from sync.apis.lev.sandbox.testing import running_sandbox
 from sync.errors import StoreError
-from tests.conftest import PG_URL, Harness
+from tests.conftest import Harness
 from tests.e2e.processes import Cli
 
-PG_SQLALCHEMY = PG_URL.replace("postgresql://", "postgresql+psycopg://")
+
+def server_address(server_url: str) -> str:
+    """host:port of the test server (the configured one, or the session's throwaway one)."""
+    url = make_url(server_url)
+    return f"{url.host}:{url.port or 5432}"
 
 
 def damage_root_page(path: Path, table: str) -> None:
@@ -123,13 +128,14 @@ def test_a_directory_that_cannot_be_made_is_named(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_a_missing_postgres_database_says_to_create_it() -> None:
+def test_a_missing_postgres_database_says_to_create_it(pg_server_url: str) -> None:
     """A PostgreSQL database that does not exist is named, with `createdb NAME` as the fix."""
     name = f"nosuch_{uuid.uuid4().hex[:8]}"
+    where = server_address(pg_server_url)
     with pytest.raises(StoreError) as raised:
-        Store.open(f"postgresql+psycopg://postgres:s3cret@127.0.0.1:5432/{name}")
+        Store.open(f"postgresql+psycopg://postgres:s3cret@{where}/{name}")
     message = str(raised.value)
-    assert f"the store postgresql+psycopg://postgres:***@127.0.0.1:5432/{name} does not exist" in message
+    assert f"the store postgresql+psycopg://postgres:***@{where}/{name} does not exist" in message
     assert f"create it with `createdb {name}`" in message
     assert "s3cret" not in message
 
@@ -144,10 +150,11 @@ def test_a_postgres_server_that_is_not_there_says_to_check_host_and_port() -> No
 
 
 @pytest.mark.postgres
-def test_a_refused_postgres_login_says_to_check_user_and_password() -> None:
+def test_a_refused_postgres_login_says_to_check_user_and_password(pg_server_url: str) -> None:
     """A login the server refuses (unknown role) says to check user and password, never showing it."""
+    where = server_address(pg_server_url)
     with pytest.raises(StoreError) as raised:
-        Store.open(f"postgresql+psycopg://nobody_{uuid.uuid4().hex[:6]}:s3cret@127.0.0.1:5432/test")
+        Store.open(f"postgresql+psycopg://nobody_{uuid.uuid4().hex[:6]}:s3cret@{where}/test")
     message = str(raised.value)
     assert "refused the login (authentication failed)" in message
     assert "check the user and password in the URL" in message
@@ -155,18 +162,19 @@ def test_a_refused_postgres_login_says_to_check_user_and_password() -> None:
 
 
 @pytest.fixture
-def schema_without_rights() -> Iterator[str]:
+def schema_without_rights(pg_server_url: str) -> Iterator[str]:
     """A role that may log in and a schema it may use but not create tables in."""
     suffix = uuid.uuid4().hex[:8]
     role, schema = f"cs_guest_{suffix}", f"t_locked_{suffix}"
-    with psycopg.connect(PG_URL, autocommit=True) as admin:
+    with psycopg.connect(pg_server_url, autocommit=True) as admin:
         admin.execute(f"CREATE ROLE {role} LOGIN")
         admin.execute(f"CREATE SCHEMA {schema}")
         admin.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")  # may look, may not create
     try:
-        yield PG_SQLALCHEMY.replace("postgres@", f"{role}@") + f"?options=-csearch_path%3D{schema}"
+        server = pg_server_url.replace("postgresql://", "postgresql+psycopg://")
+        yield server.replace("postgres@", f"{role}@") + f"?options=-csearch_path%3D{schema}"
     finally:
-        with psycopg.connect(PG_URL, autocommit=True) as admin:
+        with psycopg.connect(pg_server_url, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
             admin.execute(f"DROP ROLE {role}")
 
