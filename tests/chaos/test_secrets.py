@@ -342,6 +342,7 @@ def test_plain_http_to_another_host_needs_the_explicit_flag(tmp_path: Path) -> N
             "CONTACTS_SYNC_API_TOKEN": TOKEN,
         }
     )
+    Store.open(f"sqlite:///{tmp_path / 'contacts.db'}").close()  # a dry run reads a store, never makes one
     refused, allowed = cli.start("sync", "--dry-run"), cli.start("sync", "--dry-run", "--allow-insecure-http")
     code, out, err = cli.finish("refused", refused)
     assert code == 2, out + err
