@@ -12,6 +12,7 @@ import ipaddress
 import os
 import stat
 import tomllib
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +42,10 @@ class Settings(BaseModel):
     allow_insecure_http: bool = False
     api_url: str = DEFAULT_API_URL
     api_token: SecretStr | None = None
+    # The company-contacts API: the companies whose contacts this store holds (UUIDs).
+    company_ids: tuple[str, ...] = ()
+    # The session-contacts API: the value of the `connect.sid` cookie of a signed-in session.
+    session_cookie: SecretStr | None = None
     database_url: str = Field(default_factory=default_database_url)
     origin_app: str = Field("contacts-sync", min_length=1, max_length=100)
     conflict_policy: Literal["remote-wins", "local-wins", "manual"] = "remote-wins"
@@ -81,6 +86,28 @@ class Settings(BaseModel):
                 "allow_insecure_http if you really mean it"
             )
         return value
+
+    @field_validator("company_ids", mode="before")
+    @classmethod
+    def _split_company_ids(cls, value: Any) -> Any:
+        # The environment gives one string: "uuid1,uuid2".
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("company_ids")
+    @classmethod
+    def _check_company_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        normalised = []
+        for given in value:
+            try:
+                normalised.append(str(uuid.UUID(given)))
+            except ValueError:
+                example = uuid.UUID(int=1)
+                raise ValueError(f"{given!r} is not a company id (a UUID such as {example})") from None
+        if len(set(normalised)) != len(normalised):
+            raise ValueError("a company id is listed twice")
+        return tuple(sorted(normalised))
 
     @field_validator("database_url")
     @classmethod
@@ -135,9 +162,10 @@ def load_settings(
         return Settings(**values), warnings
     except ValidationError as exc:
         message = _describe(exc, labels, path)
-        token = values.get("api_token")
-        if isinstance(token, str) and token.strip():
-            message = message.replace(token.strip(), "***")  # pasted into another setting
+        for secret_name in ("api_token", "session_cookie"):
+            secret = values.get(secret_name)
+            if isinstance(secret, str) and secret.strip():
+                message = message.replace(secret.strip(), "***")  # pasted into another setting
         raise ConfigError(message) from None
 
 
@@ -176,5 +204,5 @@ def _describe_one(error: ErrorDetails, labels: Mapping[str, str], path: str | No
     label = labels.get(name, ENV_PREFIX + name.upper())
     given = error.get("input")
     looks_secret = isinstance(given, str) and given.strip().startswith(("lev_sk_", "eyJ"))
-    shown = "" if name == "api_token" or looks_secret else f" (got {given!r})"
+    shown = "" if name in ("api_token", "session_cookie") or looks_secret else f" (got {given!r})"
     return f"{label}: {message}{shown if error['type'] != 'value_error' else ''}"

@@ -25,6 +25,7 @@ from apscheduler.util import undefined
 
 from config.settings import Settings
 from storage.store import Store
+from sync.apis.registry import adapter_named
 from sync.errors import LockHeld, SyncError
 from sync.health import DaemonMetrics, serve_health
 from sync.runner import run_once
@@ -119,7 +120,7 @@ def run_daemon(
     run_at_start: bool = True,
     health_address: tuple[str, int] | None = None,
 ) -> int:
-    settings.token()  # fail at start-up, not at the first slot
+    adapter_named(settings.api).check_settings(settings)  # fail at start-up, not at the first slot
     daemon = Daemon(settings, store, schedule)
     grace = max(1, int(schedule.period.total_seconds() / 2))
     scheduler = BackgroundScheduler(

@@ -400,6 +400,8 @@ class Engine:
                 "sync.write.rejected", local_id=write.local_id, error=str(exc), request_id=exc.request_id
             )
             return
+        if answer is None:
+            raise InvalidResponse(f"{write.method} {write.path}: answered without a contact")
         self._settle(write, answer)
         with self._counts_lock:
             self._pushed += 1

@@ -14,6 +14,9 @@ from typing import Any, Protocol
 
 from sync.merge import Record
 
+# int (Lev, session contacts) or a UUID string (company contacts); see sync.remote.
+ContactId = int | str
+
 
 @dataclass(frozen=True)
 class PreparedWrite:
@@ -55,8 +58,13 @@ class WireRules(Protocol):
     def prepare_create(self, fields: Record) -> PreparedWrite | Refusal: ...
 
     def prepare_update(
-        self, remote_id: int, changes: Record
+        self, remote_id: ContactId, changes: Record
     ) -> tuple[PreparedWrite | None, Refusal | None]: ...
+
+    def prepare_delete(self, remote_id: ContactId) -> PreparedWrite | Refusal | None:
+        """The write a row deleted locally becomes; a Refusal when the API cannot delete;
+        None when a local delete is no write at all (the next pull brings the row back)."""
+        ...
 
 
 @dataclass(frozen=True)

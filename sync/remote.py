@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sync.plan import PreparedWrite, WireRules
+from sync.plan import ContactId, PreparedWrite, WireRules
 
 
 @dataclass(frozen=True)
@@ -59,20 +59,15 @@ class Pacer(Protocol):
 class Remote(Protocol):
     """The engine's one view of any contacts API; each adapter's client implements it.
 
-    `fetch_page` walks the whole list from an opaque position: a cursor (Lev),
-    an encoded offset, or None then nothing for an API that answers in one list;
-    the engine only stores and hands back what `Page.next_cursor` gave it.
+    `fetch_page` walks the whole list from an opaque position: a cursor (Lev), an
+    encoded company and offset, or a place in one streamed answer; the engine only
+    stores and hands back what `Page.next_cursor` gave it. A position the client
+    cannot resume from (an expired cursor, a stream of another process) raises
+    RequestRejected, and the engine starts the walk over.
 
-    Step 2 (the company-contacts API, issue 11) adds, designed now, implemented
-    with the first adapter that needs them:
-    - `fetch_one(contact_id) -> dict | None`: one contact, None when the API
-      answers 404; the proof that a contact missing from an offset walk is gone.
-    - `delete(contact_id) -> None`: for adapters whose `writes` hold "delete"
-      (404 counts as done).
-    - `find_created(request) -> dict | None`: for `retry_safety == "lookup"`, the
-      contact a create with an unknown outcome may have made (same company, email
-      and sent fields), adopted instead of sending the create again.
-    Ids are `int | str` then, following the adapter's `id_type`.
+    Which writes exist and how a lost answer is made safe to retry is the adapter's
+    (`Adapter.writes`, `Adapter.retry_safety`); a client need not implement what its
+    adapter does not declare, but then raises FatalError naming the method.
     """
 
     @property
@@ -89,8 +84,30 @@ class Remote(Protocol):
         """One page of contacts from `cursor` (None: the first page)."""
         ...
 
-    def send_write(self, request: PreparedWrite, idempotency_key: str) -> dict[str, Any]:
-        """Send one write, retried with the same key and bytes; the contact it answers."""
+    def fetch_one(self, contact_id: ContactId) -> dict[str, Any] | None:
+        """One contact as the list shows it; None when the API answers that it does not exist.
+
+        The proof that a contact missing from an offset walk is gone (`vanished="confirm"`).
+        """
+        ...
+
+    def send_write(self, request: PreparedWrite, idempotency_key: str) -> dict[str, Any] | None:
+        """Send one write, retried with the same key and bytes; the contact it answers.
+
+        None for a delete: answered 204, or 404 (already gone, which is what was asked).
+        APIs without idempotency keys ignore the key; their retries of a create go
+        through `find_created` first (the engine calls it), never blindly.
+        """
+        ...
+
+    def find_created(self, request: PreparedWrite) -> dict[str, Any] | None:
+        """The contact an earlier attempt of this create may have made, or None.
+
+        For `retry_safety == "lookup"`: called before a create whose first attempt's
+        outcome is unknown is sent again (after a timeout, a reset, a crash), and
+        adopted instead of sending it twice. Matches on what the create carried
+        (same company and email, and the other sent fields).
+        """
         ...
 
 

@@ -24,7 +24,7 @@ from sync.binding import check_binding
 from sync.engine import Engine, EngineOptions
 from sync.errors import AccountMismatch, ConfigError, Interrupted, LockHeld, SyncError
 from sync.logs import MASK, masker
-from sync.pacing import SlidingWindowPacer, budget_for_tier, budget_from_me
+from sync.pacing import SlidingWindowPacer, budget_for_tier
 from sync.progress import RunProgress
 from sync.remote import AccountIdentity, ClosableRemote
 from sync.retrying import RetryBudget, RetryPolicy
@@ -114,9 +114,9 @@ def prepare_pacer(settings: Settings, store: Store, pacer: SlidingWindowPacer) -
 
 
 def discover_budget(settings: Settings, pacer: SlidingWindowPacer, account: AccountIdentity) -> None:
-    """Without a tier setting, the budget the API states in the answer that named the account."""
-    if settings.tier is None:
-        pacer.budget = budget_from_me(account.details, settings.rate_window_seconds)
+    """The budget the adapter derives from the settings and the answer that named the account."""
+    if settings.tier != "unlimited":
+        pacer.budget = adapter_named(settings.api).rate_budget(settings, account)
         log.debug("sync.pacing.discovered", budget=None if pacer.budget is None else astuple(pacer.budget))
 
 

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Literal
 import httpx
 
 from sync.apis.kinds import Kind
+from sync.pacing import RateBudget
 from sync.plan import WireRules
-from sync.remote import ClosableRemote, Pacer
+from sync.remote import AccountIdentity, ClosableRemote, Pacer
 from sync.retrying import RetryBudget, RetryPolicy
 
 if TYPE_CHECKING:
@@ -49,6 +50,10 @@ WriteKind = Literal["create", "update", "delete"]
 # How a write whose answer was lost is sent again without doing it twice: the same
 # idempotency key (the API replays its first answer), or a lookup for what it made.
 RetrySafety = Literal["idempotency-key", "lookup"]
+# What a contact missing from a whole walk means. "flag": set `flag_column` false in its
+# row, never delete (Lev lists only connected contacts; a list in one answer). "confirm":
+# ask `fetch_one`; a 404 proves it deleted (offset walks skip rows when others go).
+Vanished = Literal["flag", "confirm"]
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,13 @@ class Adapter:
     writes: frozenset[WriteKind]
     retry_safety: RetrySafety
     paging: Paging
+    vanished: Vanished
+    flag_column: str | None  # with vanished="flag": the column set false, and read as "connected"
     account: str  # what a store is bound to, in words: "the account of the API token (GET /me)"
+    # Raises ConfigError naming every setting this API needs and lacks (token, cookie, ids...).
+    check_settings: Callable[[Settings], None]
+    # The request budget to pace to, from the settings and what identified the account.
+    rate_budget: Callable[[Settings, AccountIdentity], RateBudget | None]
     wire_rules: Callable[[], WireRules]
     connect: Callable[[Settings, ClientParts], ClosableRemote]
     serve_sandbox: Callable[..., None]  # `contacts-sync sandbox`: serve on loopback until stopped
@@ -90,6 +101,8 @@ class Adapter:
             raise ValueError(f"adapter {self.name}: writable fields without a column: {sorted(unknown)}")
         if "id" not in self.columns:
             raise ValueError(f"adapter {self.name}: the contacts columns need an 'id'")
+        if (self.vanished == "flag") != (self.flag_column in self.columns):
+            raise ValueError(f"adapter {self.name}: vanished='flag' needs a flag_column among the columns")
 
     @property
     def api_owned(self) -> frozenset[str]:

@@ -11,6 +11,8 @@ from sync.apis.lev.client import LevClient, open_http
 from sync.apis.lev.fields import CONTACT_FIELDS, CREATE_ONLY_FIELDS, PAGE_LIMIT_MAX, PATCHABLE_FIELDS
 from sync.apis.lev.wire import LevWireRules
 from sync.logs import masker
+from sync.pacing import RateBudget, budget_for_tier, budget_from_me
+from sync.remote import AccountIdentity
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -38,6 +40,19 @@ def connect(settings: Settings, parts: ClientParts) -> LevClient:
     )
 
 
+def check_settings(settings: Settings) -> None:
+    settings.token()
+
+
+def rate_budget(settings: Settings, account: AccountIdentity) -> RateBudget | None:
+    """The tier setting's published limits, else what GET /me states (numbers, or a tier name)."""
+    if settings.tier == "unlimited":
+        return None
+    if settings.tier is not None:
+        return budget_for_tier(settings.tier, settings.rate_window_seconds)
+    return budget_from_me(account.details, settings.rate_window_seconds)
+
+
 def serve_sandbox(**options: Any) -> None:
     from sync.apis.lev.sandbox.server import serve  # the server only when asked for
 
@@ -63,6 +78,11 @@ LEV = Adapter(
     writes=frozenset({"create", "update"}),
     retry_safety="idempotency-key",
     paging=CursorPaging(limit_max=PAGE_LIMIT_MAX),
+    # Lev lists connected contacts only; one it stops listing is flagged, never deleted.
+    vanished="flag",
+    flag_column="is_connected",
+    check_settings=check_settings,
+    rate_budget=rate_budget,
     account="the account of the API token (GET /me: data.account.id)",
     wire_rules=LevWireRules,
     connect=connect,

@@ -33,7 +33,7 @@ from sync.errors import (
     RequestRejected,
     ServerUnavailable,
 )
-from sync.plan import PreparedWrite
+from sync.plan import ContactId, PreparedWrite
 from sync.redaction import Redactor
 from sync.remote import AccountIdentity, Pacer, Page, RequestStats
 from sync.retrying import RetryBudget, RetryPolicy, call_with_retries
@@ -141,6 +141,12 @@ class LevClient:
 
         identity: AccountIdentity = self._with_retries(lambda: self._call("GET", "/me", "GET /me", parse))
         return identity
+
+    def fetch_one(self, contact_id: ContactId) -> dict[str, Any] | None:
+        raise FatalError("Lev contacts that leave the list are flagged, never looked up one by one")
+
+    def find_created(self, request: PreparedWrite) -> dict[str, Any] | None:
+        raise FatalError("Lev replays a create under its idempotency key: nothing to look up")
 
     def send_write(self, request: PreparedWrite, idempotency_key: str) -> dict[str, Any]:
         what = f"{request.method} {request.path}"

@@ -32,7 +32,7 @@ from sync.errors import (
     ServerUnavailable,
     SyncError,
 )
-from sync.plan import PreparedWrite, Refusal, canonical_json
+from sync.plan import ContactId, PreparedWrite, Refusal, canonical_json
 from sync.remote import Page
 from sync.values import text_problem
 
@@ -72,8 +72,12 @@ class LevWireRules:
             return Refusal("; ".join(problems), {k: fields.get(k) for k in sorted(fields)})
         return PreparedWrite("POST", CONTACTS_PATH, canonical_json(body))
 
+    def prepare_delete(self, remote_id: ContactId) -> None:
+        # Lev has no delete: a row deleted locally is not a write, the next pull brings it back.
+        return None
+
     def prepare_update(
-        self, remote_id: int, changes: Mapping[str, Any]
+        self, remote_id: ContactId, changes: Mapping[str, Any]
     ) -> tuple[PreparedWrite | None, Refusal | None]:
         refused: dict[str, Any] = {}
         reasons: list[str] = []
