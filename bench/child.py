@@ -26,10 +26,10 @@ from typing import Any
 
 import httpx
 
-from storage.tables import CONTACTS
+from storage.tables import DEFAULT_TABLES
 
 # The baseline's table has the store's columns, so both write the same data.
-CONTACT_COLUMNS = tuple(c.name for c in CONTACTS.columns if c.name != "local_id")
+CONTACT_COLUMNS = tuple(c.name for c in DEFAULT_TABLES.contacts.columns if c.name != "local_id")
 JSON_COLUMNS = frozenset({"contact_types", "phones", "extra"})
 
 
@@ -160,10 +160,11 @@ class _PlanOnlyRemote:
     """The engine's remote for `plan()` alone: only the wire rules are used."""
 
     def __init__(self) -> None:
+        from config.settings import Settings
         from sync.apis.registry import DEFAULT_API, adapter_named
         from sync.remote import RequestStats
 
-        self.rules = adapter_named(DEFAULT_API).wire_rules()
+        self.rules = adapter_named(DEFAULT_API).wire_rules(Settings())
         self.stats = RequestStats()
 
     def fetch_page(self, cursor: str | None) -> Any:

@@ -10,11 +10,11 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, column, insert, select, table
 
 from storage.location import store_location
 from storage.store import Store, now
-from storage.tables import CHECKPOINTS, RUNS, STATE
+from storage.tables import CHECKPOINTS, RUNS
 from sync.identity import identity_from_record, identity_record
 from sync.remote import AccountIdentity
 
@@ -35,7 +35,10 @@ def load_binding(tx: Connection) -> AccountIdentity | None:
 
 def load_has_synced(tx: Connection) -> bool:
     """Whether contacts were merged before: an old store bound after the fact."""
-    return tx.execute(select(STATE.c.contact_id).limit(1)).first() is not None
+    # By name: whatever the API, sync_state has a contact_id (of the API's id type).
+    return (
+        tx.execute(select(column("contact_id")).select_from(table("sync_state")).limit(1)).first() is not None
+    )
 
 
 def save_binding(store: Store, tx: Connection, identity: AccountIdentity) -> None:

@@ -9,31 +9,23 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Connection, Engine, inspect, select, text
-from sqlmodel import SQLModel
 
 from storage.database import read_transaction, write_transaction
-from storage.tables import (
-    CHECKPOINTS,
-    CONFLICTS,
-    CONTACTS,
-    LOCAL_CHANGES,
-    MIGRATIONS,
-    RUNS,
-    STATE,
-    WRITES,
-)
+from storage.tables import CHECKPOINTS, DELETIONS, LOCAL_CHANGES, MIGRATIONS, RUNS, StoreTables
 from sync.errors import StoreError
 
 # A step returns False when it could not apply yet: it is then not recorded, and runs again.
-Migration = Callable[[Connection], bool | None]
+Migration = Callable[[Connection, StoreTables], bool | None]
 log = structlog.get_logger("storage.migrations")
 
 
-def _initial_schema(connection: Connection) -> None:
-    SQLModel.metadata.create_all(connection, tables=[CONTACTS, STATE, WRITES, CONFLICTS, CHECKPOINTS, RUNS])
+def _initial_schema(connection: Connection, tables: StoreTables) -> None:
+    # Today's shapes: the steps below find their columns there already and add nothing.
+    for table in (tables.contacts, tables.state, tables.writes, tables.conflicts, CHECKPOINTS, RUNS):
+        table.create(connection, checkfirst=True)
 
 
-def _sync_state_remote_digest(connection: Connection) -> None:
+def _sync_state_remote_digest(connection: Connection, tables: StoreTables) -> None:
     # Stores made by 0001 before the column existed lack it; newer 0001 runs create it.
     columns = {c["name"] for c in inspect(connection).get_columns("sync_state")}
     if "remote_digest" not in columns:
@@ -54,7 +46,7 @@ _POSTGRESQL_TRIGGERS = [
 ]
 
 
-def _local_change_triggers(connection: Connection) -> None:
+def _local_change_triggers(connection: Connection, tables: StoreTables) -> None:
     LOCAL_CHANGES.create(connection, checkfirst=True)
     statements = _POSTGRESQL_TRIGGERS if connection.dialect.name == "postgresql" else _SQLITE_TRIGGERS
     for statement in statements:
@@ -93,7 +85,7 @@ def _with_autoincrement(ddl: str) -> str | None:
     return unkeyed[: column.start()] + keyed + unkeyed[column.end() :]
 
 
-def _contacts_never_reuse_local_ids(connection: Connection) -> bool:
+def _contacts_never_reuse_local_ids(connection: Connection, tables: StoreTables) -> bool:
     """Rebuild an old SQLite `contacts` with AUTOINCREMENT (PostgreSQL never reuses ids).
 
     Without it SQLite hands a deleted newest row's local_id to the next insert while
@@ -173,17 +165,35 @@ def _quoted(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+def _deletions_and_attempts(connection: Connection, tables: StoreTables) -> None:
+    """The history of deleted contacts, and when a write was first attempted."""
+    DELETIONS.create(connection, checkfirst=True)
+    columns = {c["name"] for c in inspect(connection).get_columns("writes")}
+    if "attempted_at" not in columns:
+        connection.execute(text("ALTER TABLE writes ADD COLUMN attempted_at VARCHAR"))
+
+
 STEPS: list[tuple[str, Migration]] = [
     ("0001_initial_schema", _initial_schema),
     ("0002_sync_state_remote_digest", _sync_state_remote_digest),
     ("0003_local_change_triggers", _local_change_triggers),
     ("0004_contacts_never_reuse_local_ids", _contacts_never_reuse_local_ids),
+    ("0005_deletions_and_attempts", _deletions_and_attempts),
 ]
 
-_OUR_TABLES = {"contacts", "sync_state", "writes", "conflicts", "checkpoints", "runs", "local_changes"}
+_OUR_TABLES = {
+    "contacts",
+    "sync_state",
+    "writes",
+    "conflicts",
+    "checkpoints",
+    "runs",
+    "local_changes",
+    "deletions",
+}
 
 
-def ensure_schema(engine: Engine) -> None:
+def ensure_schema(engine: Engine, tables: StoreTables) -> None:
     """Apply the migrations this store lacks; refuse a database that belongs to something else."""
     with write_transaction(engine) as connection:
         if engine.dialect.name == "postgresql":
@@ -200,7 +210,7 @@ def ensure_schema(engine: Engine) -> None:
         for name, migrate in STEPS:
             if name in applied:
                 continue
-            if migrate(connection) is False:
+            if migrate(connection, tables) is False:
                 continue
             connection.execute(
                 MIGRATIONS.insert().values(name=name, applied_at=datetime.now(UTC).isoformat())

@@ -22,23 +22,23 @@ from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, func, i
 
 from storage.database import sqlite_file
 from storage.store import now
-from storage.tables import CHECKPOINTS, CONFLICTS, CONTACTS, LOCAL_CHANGES, RUNS, STATE, WRITES
+from storage.tables import CHECKPOINTS, LOCAL_CHANGES, RUNS, StoreTables
 
 KEPT_CHECKPOINTS = ("daemon", "lock.holder", "pacing.log")
 
 
-def load_reset_summary(tx: Connection) -> dict[str, int]:
+def load_reset_summary(tx: Connection, t: StoreTables) -> dict[str, int]:
     """What a reset drops: the numbers a person weighs before saying yes."""
 
     def count(table: Table, *where: ColumnElement[bool]) -> int:
         return int(tx.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
 
     return {
-        "contacts": count(CONTACTS),
-        "created_locally": count(CONTACTS, CONTACTS.c.id.is_(None)),
-        "pending_writes": count(WRITES, WRITES.c.status == "pending"),
-        "rejected_writes": count(WRITES, WRITES.c.status != "pending"),
-        "open_conflicts": count(CONFLICTS, CONFLICTS.c.status == "open"),
+        "contacts": count(t.contacts),
+        "created_locally": count(t.contacts, t.contacts.c.id.is_(None)),
+        "pending_writes": count(t.writes, t.writes.c.status == "pending"),
+        "rejected_writes": count(t.writes, t.writes.c.status != "pending"),
+        "open_conflicts": count(t.conflicts, t.conflicts.c.status == "open"),
     }
 
 
@@ -62,9 +62,11 @@ def save_sqlite_backup(engine: Engine) -> Path:
     return target
 
 
-def save_store_emptied(tx: Connection, *, summary: dict[str, int], backup: Path | None) -> str:
+def save_store_emptied(
+    tx: Connection, t: StoreTables, *, summary: dict[str, int], backup: Path | None
+) -> str:
     """Drop every synced row and the bookkeeping about them; record the reset as a run."""
-    for table in (CONTACTS, STATE, WRITES, CONFLICTS, LOCAL_CHANGES):
+    for table in (t.contacts, t.state, t.writes, t.conflicts, LOCAL_CHANGES):
         tx.execute(delete(table))
     tx.execute(delete(CHECKPOINTS).where(CHECKPOINTS.c.name.not_in(KEPT_CHECKPOINTS)))
     run_id = uuid.uuid4().hex[:12]

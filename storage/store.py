@@ -7,24 +7,40 @@ cursor, a write's answer with the write's removal).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, inspect, select, update
 
 from storage.database import create_store_engine, read_transaction, write_transaction
 from storage.location import open_existing_engine
 from storage.migrations import ensure_schema
-from storage.tables import CHECKPOINTS, CONFLICTS, CONTACTS, LOCAL_CHANGES, RUNS, STATE, WRITES
+from storage.tables import CHECKPOINTS, DELETIONS, LOCAL_CHANGES, RUNS, StoreTables, tables_for
+from sync.apis.registry import ADAPTERS, DEFAULT_API, adapter_named
+from sync.deletes import DELETED
 from sync.links import Links
 from sync.merge import Merge
-from sync.plan import Rejection, RowState, Write
+from sync.plan import ContactId, Rejection, RowState, Write
 
-RECORD_COLUMNS = tuple(c.name for c in CONTACTS.columns if c.name not in ("local_id", "extra"))
-_RECORD_COLUMN_SET = frozenset(RECORD_COLUMNS)
+
+def bound_api(engine: Engine) -> str | None:
+    """The API an existing store is bound to, read before its tables are known; None for a new
+    or unbound store. A name this contacts-sync does not know is left to the binding check."""
+    with read_transaction(engine) as connection:  # its errors name the store and the fix
+        if not inspect(connection).has_table("checkpoints"):
+            return None
+        value = connection.execute(
+            select(CHECKPOINTS.c.value).where(CHECKPOINTS.c.name == "binding")
+        ).scalar_one_or_none()
+    try:
+        api = json.loads(value).get("api") if value else None
+    except (ValueError, AttributeError):
+        return None
+    return api if api in ADAPTERS else None
 
 
 def now() -> str:
@@ -42,13 +58,26 @@ class LocalRow:
 class Base:
     local_id: int
     fields: dict[str, Any]
+    remote_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class SyncedRow:
+    """A contact's last-synced state with its local row as it is now (None: deleted locally)."""
+
+    contact_id: ContactId
+    local_id: int
+    base: dict[str, Any]
+    local: LocalRow | None
+    connected: bool
+    pending_write: bool  # a write of this row waits to be sent
 
 
 @dataclass(frozen=True)
 class MergedContact:
     """A merge's decisions with what they apply to."""
 
-    contact_id: int
+    contact_id: ContactId
     local: LocalRow | None
     previous: Base | None
     merge: Merge
@@ -59,12 +88,13 @@ class MergedContact:
 class SavedWrite:
     write_id: int
     local_id: int
-    contact_id: int | None
+    contact_id: ContactId | None
     method: str
     path: str
     body: bytes
     fields: dict[str, Any]
     idempotency_key: str
+    attempted: bool = False  # a first attempt left before this process: its outcome is unknown
 
 
 @dataclass(frozen=True)
@@ -74,53 +104,78 @@ class DroppedRejection:
     status: str
 
 
-def _local_row(row: Any) -> LocalRow:
-    record = {name: row[name] for name in RECORD_COLUMNS}
-    extra = row["extra"]
-    if isinstance(extra, dict):
-        record.update({k: v for k, v in extra.items() if k not in record})
-    return LocalRow(row["local_id"], record, extra)
-
-
-def _full_row(changes: dict[str, Any]) -> dict[str, Any]:
-    """Every column, so rows of different shapes share one executemany."""
-    values = _column_values(changes, None)
-    return {name: values.get(name) for name in (*RECORD_COLUMNS, "extra")}
-
-
-def _column_values(changes: dict[str, Any], extra: Any) -> dict[str, Any]:
-    values = {k: v for k, v in changes.items() if k in _RECORD_COLUMN_SET}
-    unknown = {k: v for k, v in changes.items() if k not in _RECORD_COLUMN_SET}
-    if unknown:
-        values["extra"] = {**(extra if isinstance(extra, dict) else {}), **unknown}
-    return values
-
-
 class Store:
-    def __init__(self, engine: Engine) -> None:
+    """A store's tables follow the API it is bound to (its binding says which); a new store
+    takes the API it is first opened for."""
+
+    def __init__(self, engine: Engine, api: str = DEFAULT_API) -> None:
         self.engine = engine
+        self.api = api
+        self.t: StoreTables = tables_for(adapter_named(api).columns)
+        self._record_columns = self.t.record_columns
+        self._record_column_set = frozenset(self._record_columns)
+        adapter = adapter_named(api)
+        self._flag_column = adapter.flag_column
+        # Whether the API itself says a contact is connected (Lev's is_connected), or the
+        # flag is the store's own (set when a contact leaves the list).
+        self._flag_from_api = adapter.flag_column in adapter.fields
+
+    def _connected(self, base: dict[str, Any]) -> bool:
+        if self._flag_column is None:
+            return True
+        if self._flag_from_api:
+            return base.get(self._flag_column) is True
+        return base.get(self._flag_column) is not False
+
+    def _flagged(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return fields if self._flag_column is None else {**fields, self._flag_column: False}
 
     @classmethod
-    def open(cls, url: str) -> Store:
+    def open(cls, url: str, api: str = DEFAULT_API) -> Store:
         engine = create_store_engine(url)
         try:
-            ensure_schema(engine)
+            store = cls(engine, bound_api(engine) or api)
+            ensure_schema(engine, store.t)
         except BaseException:
             engine.dispose()  # a store that cannot be opened keeps no connection open
             raise
-        return cls(engine)
+        return store
 
     @classmethod
-    def open_existing(cls, url: str, *, migrate: bool = True) -> Store:
+    def open_existing(cls, url: str, *, migrate: bool = True, api: str = DEFAULT_API) -> Store:
         """Open the store at `url` without ever creating one (commands that read it).
 
         Raises NoStore (exit 2) when there is none: a missing SQLite file or folder, a
         database without contacts-sync's tables. `migrate=False` leaves the schema as it is.
         """
         engine = open_existing_engine(url)
-        if migrate:
-            ensure_schema(engine)
-        return cls(engine)
+        try:
+            store = cls(engine, bound_api(engine) or api)
+            if migrate:
+                ensure_schema(engine, store.t)
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
+    def _local_row(self, row: Any) -> LocalRow:
+        record = {name: row[name] for name in self._record_columns}
+        extra = row["extra"]
+        if isinstance(extra, dict):
+            record.update({k: v for k, v in extra.items() if k not in record})
+        return LocalRow(row["local_id"], record, extra)
+
+    def _full_row(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Every column, so rows of different shapes share one executemany."""
+        values = self._column_values(changes, None)
+        return {name: values.get(name) for name in (*self._record_columns, "extra")}
+
+    def _column_values(self, changes: dict[str, Any], extra: Any) -> dict[str, Any]:
+        values = {k: v for k, v in changes.items() if k in self._record_column_set}
+        unknown = {k: v for k, v in changes.items() if k not in self._record_column_set}
+        if unknown:
+            values["extra"] = {**(extra if isinstance(extra, dict) else {}), **unknown}
+        return values
 
     def close(self) -> None:
         self.engine.dispose()
@@ -138,65 +193,83 @@ class Store:
 
     # --- a pulled page ------------------------------------------------------------
 
-    def load_digests(self, tx: Connection, contact_ids: list[int]) -> dict[int, str | None]:
+    def load_digests(self, tx: Connection, contact_ids: list[ContactId]) -> dict[ContactId, str | None]:
         """The digest of the remote record last merged, per contact already in the store."""
         # Only where the local row is still there: a row another program deleted must be
         # merged (and so re-created) even when the API's record did not change.
         query = (
-            select(STATE.c.contact_id, STATE.c.remote_digest)
-            .join(CONTACTS, (CONTACTS.c.local_id == STATE.c.local_id) & (CONTACTS.c.id == STATE.c.contact_id))
-            .where(STATE.c.contact_id.in_(contact_ids))
+            select(self.t.state.c.contact_id, self.t.state.c.remote_digest)
+            .join(
+                self.t.contacts,
+                (self.t.contacts.c.local_id == self.t.state.c.local_id)
+                & (self.t.contacts.c.id == self.t.state.c.contact_id),
+            )
+            .where(self.t.state.c.contact_id.in_(contact_ids))
         )
         return {contact_id: digest for contact_id, digest in tx.execute(query)}
 
     def load_page_state(
-        self, tx: Connection, contact_ids: list[int]
-    ) -> tuple[dict[int, LocalRow], dict[int, Base]]:
+        self, tx: Connection, contact_ids: list[ContactId]
+    ) -> tuple[dict[ContactId, LocalRow], dict[ContactId, Base]]:
         """Local rows and bases of these contacts, locked against edits until commit.
 
         A contact no row holds by id is matched to the row it last synced as, if that
         row is still there: its id was changed or cleared by hand, and the merge puts
         it back (the API owns the id) instead of creating a second row.
         """
-        rows = tx.execute(select(CONTACTS).where(CONTACTS.c.id.in_(contact_ids)).with_for_update()).mappings()
-        local = {row["id"]: _local_row(row) for row in rows}
-        found = tx.execute(select(STATE).where(STATE.c.contact_id.in_(contact_ids))).mappings()
-        bases = {b["contact_id"]: Base(b["local_id"], b["fields"]) for b in found}
+        rows = tx.execute(
+            select(self.t.contacts).where(self.t.contacts.c.id.in_(contact_ids)).with_for_update()
+        ).mappings()
+        local = {row["id"]: self._local_row(row) for row in rows}
+        found = tx.execute(select(self.t.state).where(self.t.state.c.contact_id.in_(contact_ids))).mappings()
+        bases = {b["contact_id"]: Base(b["local_id"], b["fields"], b["remote_digest"]) for b in found}
         strays = {b.local_id: contact_id for contact_id, b in bases.items() if contact_id not in local}
         if strays:
-            query = select(CONTACTS).where(CONTACTS.c.local_id.in_(list(strays))).with_for_update()
+            query = (
+                select(self.t.contacts).where(self.t.contacts.c.local_id.in_(list(strays))).with_for_update()
+            )
             for row in tx.execute(query).mappings():
-                local[strays[row["local_id"]]] = _local_row(row)
+                local[strays[row["local_id"]]] = self._local_row(row)
         return local, bases
 
     def load_local_row(self, tx: Connection, local_id: int) -> LocalRow | None:
         row = (
-            tx.execute(select(CONTACTS).where(CONTACTS.c.local_id == local_id).with_for_update())
+            tx.execute(
+                select(self.t.contacts).where(self.t.contacts.c.local_id == local_id).with_for_update()
+            )
             .mappings()
             .first()
         )
-        return _local_row(row) if row else None
+        return self._local_row(row) if row else None
 
-    def load_links(self, tx: Connection, contact_ids: list[int], local_ids: list[int]) -> Links:
+    def load_links(self, tx: Connection, contact_ids: list[ContactId], local_ids: list[int]) -> Links:
         """Which rows hold these contacts, and which contacts these rows last synced as."""
-        held: dict[int, int] = {}
-        bound: dict[int, int] = {}
+        held: dict[ContactId, int] = {}
+        bound: dict[int, ContactId] = {}
         for start in range(0, max(len(contact_ids), len(local_ids)), 1000):
             some_contacts = contact_ids[start : start + 1000]
             some_rows = local_ids[start : start + 1000]
             if some_contacts:
-                query = select(CONTACTS.c.id, CONTACTS.c.local_id).where(CONTACTS.c.id.in_(some_contacts))
+                query = select(self.t.contacts.c.id, self.t.contacts.c.local_id).where(
+                    self.t.contacts.c.id.in_(some_contacts)
+                )
                 held.update({contact_id: local_id for contact_id, local_id in tx.execute(query)})
             if some_rows:
-                query = select(STATE.c.local_id, STATE.c.contact_id).where(STATE.c.local_id.in_(some_rows))
+                query = select(self.t.state.c.local_id, self.t.state.c.contact_id).where(
+                    self.t.state.c.local_id.in_(some_rows)
+                )
                 bound.update({local_id: contact_id for local_id, contact_id in tx.execute(query)})
         return Links(held, bound)
 
-    def load_base(self, tx: Connection, contact_id: int) -> Base | None:
-        row = tx.execute(select(STATE).where(STATE.c.contact_id == contact_id)).mappings().first()
+    def load_base(self, tx: Connection, contact_id: ContactId) -> Base | None:
+        row = (
+            tx.execute(select(self.t.state).where(self.t.state.c.contact_id == contact_id)).mappings().first()
+        )
         return None if row is None else Base(row["local_id"], row["fields"])
 
-    def save_merges(self, tx: Connection, merged: list[MergedContact], *, policy: str) -> dict[int, int]:
+    def save_merges(
+        self, tx: Connection, merged: list[MergedContact], *, policy: str
+    ) -> dict[ContactId, int]:
         """Apply merges' decisions in a few batched statements; nothing when nothing was decided.
 
         Returns the local_id of each contact. One executemany per statement shape keeps a
@@ -206,22 +279,22 @@ class Store:
         local_ids = {m.contact_id: m.local.local_id for m in merged if m.local is not None}
         new_rows = [m for m in merged if m.local is None]
         if new_rows:
-            tx.execute(insert(CONTACTS), [_full_row(m.merge.local_changes) for m in new_rows])
-            created = select(CONTACTS.c.id, CONTACTS.c.local_id).where(
-                CONTACTS.c.id.in_([m.contact_id for m in new_rows])
+            tx.execute(insert(self.t.contacts), [self._full_row(m.merge.local_changes) for m in new_rows])
+            created = select(self.t.contacts.c.id, self.t.contacts.c.local_id).where(
+                self.t.contacts.c.id.in_([m.contact_id for m in new_rows])
             )
             local_ids.update({contact_id: local_id for contact_id, local_id in tx.execute(created)})
         by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for m in merged:
             if m.local is not None and m.merge.local_changes:
-                values = _column_values(m.merge.local_changes, m.local.extra)
+                values = self._column_values(m.merge.local_changes, m.local.extra)
                 row = {f"v_{name}": value for name, value in values.items()}
                 by_shape.setdefault(tuple(sorted(values)), []).append({**row, "b_local_id": m.local.local_id})
         for shape, rows in by_shape.items():
             statement = (
-                update(CONTACTS)
-                .where(CONTACTS.c.local_id == bindparam("b_local_id"))
-                .values({name: bindparam(f"v_{name}", type_=CONTACTS.c[name].type) for name in shape})
+                update(self.t.contacts)
+                .where(self.t.contacts.c.local_id == bindparam("b_local_id"))
+                .values({name: bindparam(f"v_{name}", type_=self.t.contacts.c[name].type) for name in shape})
             )
             tx.execute(statement, rows)
         new_bases, changed_bases = [], []
@@ -230,7 +303,7 @@ class Store:
                 "b_contact_id": m.contact_id,
                 "v_local_id": local_ids[m.contact_id],
                 "v_fields": m.merge.base,
-                "v_connected": m.merge.base.get("is_connected") is True,
+                "v_connected": self._connected(m.merge.base),
                 "v_digest": m.remote_digest,
             }
             if m.previous is None:
@@ -239,10 +312,10 @@ class Store:
                 changed_bases.append(row)
         if new_bases:
             tx.execute(
-                insert(STATE).values(
+                insert(self.t.state).values(
                     contact_id=bindparam("b_contact_id"),
                     local_id=bindparam("v_local_id"),
-                    fields=bindparam("v_fields", type_=STATE.c.fields.type),
+                    fields=bindparam("v_fields", type_=self.t.state.c.fields.type),
                     connected=bindparam("v_connected"),
                     remote_digest=bindparam("v_digest"),
                 ),
@@ -250,11 +323,11 @@ class Store:
             )
         if changed_bases:
             tx.execute(
-                update(STATE)
-                .where(STATE.c.contact_id == bindparam("b_contact_id"))
+                update(self.t.state)
+                .where(self.t.state.c.contact_id == bindparam("b_contact_id"))
                 .values(
                     local_id=bindparam("v_local_id"),
-                    fields=bindparam("v_fields", type_=STATE.c.fields.type),
+                    fields=bindparam("v_fields", type_=self.t.state.c.fields.type),
                     connected=bindparam("v_connected"),
                     remote_digest=bindparam("v_digest"),
                 ),
@@ -281,7 +354,7 @@ class Store:
         return local_ids
 
     def _save_conflicts(
-        self, tx: Connection, local_id: int, contact_id: int, merge: Merge, policy: str
+        self, tx: Connection, local_id: int, contact_id: ContactId, merge: Merge, policy: str
     ) -> None:
         for conflict in merge.conflicts:
             values = {
@@ -296,41 +369,181 @@ class Store:
             }
             if conflict.winner == "held":
                 updated = tx.execute(
-                    update(CONFLICTS)
+                    update(self.t.conflicts)
                     .where(
-                        CONFLICTS.c.local_id == local_id,
-                        CONFLICTS.c.field == conflict.field,
-                        CONFLICTS.c.status == "open",
+                        self.t.conflicts.c.local_id == local_id,
+                        self.t.conflicts.c.field == conflict.field,
+                        self.t.conflicts.c.status == "open",
                     )
                     .values(**values)
                 )
                 if updated.rowcount:
                     continue
             status = "open" if conflict.winner == "held" else "settled"
-            tx.execute(insert(CONFLICTS).values(**values, status=status, created_at=now()))
+            tx.execute(insert(self.t.conflicts).values(**values, status=status, created_at=now()))
 
-    def load_connected(self, tx: Connection) -> Iterator[int]:
+    def load_connected(self, tx: Connection) -> Iterator[ContactId]:
         """The id of every contact last seen connected."""
         # Streamed per statement: options set on the connection would stick to later UPDATEs.
         result = tx.execute(
-            select(STATE.c.contact_id).where(STATE.c.connected).execution_options(yield_per=5000)
+            select(self.t.state.c.contact_id)
+            .where(self.t.state.c.connected)
+            .execution_options(yield_per=5000)
         )
         yield from result.scalars()
 
-    def save_disconnected(self, tx: Connection, contact_ids: Iterable[int]) -> None:
+    def save_disconnected(self, tx: Connection, contact_ids: Iterable[ContactId]) -> None:
         """Flag contacts the API stopped listing; they are never deleted."""
         for contact_id in contact_ids:
             base = self.load_base(tx, contact_id)
             if base is None:
                 continue
             tx.execute(
-                update(STATE)
-                .where(STATE.c.contact_id == contact_id)
-                .values(fields={**base.fields, "is_connected": False}, connected=False, remote_digest=None)
+                update(self.t.state)
+                .where(self.t.state.c.contact_id == contact_id)
+                .values(fields=self._flagged(base.fields), connected=False, remote_digest=None)
             )
+            if self._flag_column is not None:
+                tx.execute(
+                    update(self.t.contacts)
+                    .where(self.t.contacts.c.local_id == base.local_id)
+                    .values({self._flag_column: False})
+                )
+
+    def load_synced_rows(self, tx: Connection, contact_ids: list[ContactId]) -> list[SyncedRow]:
+        """These contacts' last-synced state and local rows, locked until commit."""
+        found: list[Any] = []
+        for start in range(0, len(contact_ids), 1000):
+            query = select(self.t.state).where(
+                self.t.state.c.contact_id.in_(contact_ids[start : start + 1000])
+            )
+            found.extend(tx.execute(query).mappings())
+        local_ids = [b["local_id"] for b in found]
+        rows = {}
+        pending: set[int] = set()
+        for start in range(0, len(local_ids), 1000):
+            some = local_ids[start : start + 1000]
+            query = select(self.t.contacts).where(self.t.contacts.c.local_id.in_(some)).with_for_update()
+            rows.update({row["local_id"]: self._local_row(row) for row in tx.execute(query).mappings()})
+            waiting = select(self.t.writes.c.local_id).where(
+                self.t.writes.c.local_id.in_(some), self.t.writes.c.status == "pending"
+            )
+            pending.update(tx.execute(waiting).scalars())
+        return [
+            SyncedRow(
+                b["contact_id"],
+                b["local_id"],
+                b["fields"],
+                rows.get(b["local_id"]),
+                b["connected"],
+                b["local_id"] in pending,
+            )
+            for b in found
+        ]
+
+    def load_deleted_rows(self, tx: Connection) -> list[SyncedRow]:
+        """Synced contacts whose local row another program deleted, with no write of that row
+        saved (pending, rejected or refused) and no open conflict about it."""
+        contacts, state, writes, conflicts = self.t.contacts, self.t.state, self.t.writes, self.t.conflicts
+        query = (
+            select(state)
+            .where(~select(contacts.c.local_id).where(contacts.c.local_id == state.c.local_id).exists())
+            .where(~select(writes.c.local_id).where(writes.c.local_id == state.c.local_id).exists())
+            .where(
+                ~select(conflicts.c.local_id)
+                .where(conflicts.c.local_id == state.c.local_id, conflicts.c.status == "open")
+                .exists()
+            )
+            .order_by(state.c.local_id)
+        )
+        return [
+            SyncedRow(b["contact_id"], b["local_id"], b["fields"], None, b["connected"], False)
+            for b in tx.execute(query).mappings()
+        ]
+
+    def save_contact_forgotten(
+        self, tx: Connection, row: SyncedRow, *, where: str, reason: str, run_id: str | None
+    ) -> None:
+        """The contact is gone: remove its row (if any) and its last-synced state, and keep
+        its last values in the deletion history."""
+        record = row.local.record if row.local is not None else row.base
+        tx.execute(
+            insert(DELETIONS).values(
+                run_id=run_id,
+                where=where,
+                contact_id=str(row.contact_id),
+                local_id=row.local_id,
+                record=record,
+                reason=reason,
+                deleted_at=now(),
+            )
+        )
+        tx.execute(delete(self.t.state).where(self.t.state.c.contact_id == row.contact_id))
+        if row.local is not None:
+            tx.execute(delete(self.t.contacts).where(self.t.contacts.c.local_id == row.local_id))
+        # A deleted row's pending writes and marks have nothing left to do.
+        tx.execute(delete(self.t.writes).where(self.t.writes.c.local_id == row.local_id))
+        tx.execute(delete(LOCAL_CHANGES).where(LOCAL_CHANGES.c.local_id == row.local_id))
+
+    def save_relinked_as_new(self, tx: Connection, row: SyncedRow) -> None:
+        """The API deleted a contact whose row keeps local edits that win: the row is
+        unlinked (no id, no last-synced state) so that the next plan creates it again."""
+        tx.execute(delete(self.t.state).where(self.t.state.c.contact_id == row.contact_id))
+        tx.execute(delete(self.t.writes).where(self.t.writes.c.local_id == row.local_id))
+        tx.execute(update(self.t.contacts).where(self.t.contacts.c.local_id == row.local_id).values(id=None))
+
+    def save_deletion_held(self, tx: Connection, row: SyncedRow, *, policy: str, gone: str) -> None:
+        """Leave an edit-against-delete conflict open for a person; the contact is not looked
+        for again (not connected) until it is settled."""
+        tx.execute(
+            update(self.t.state).where(self.t.state.c.contact_id == row.contact_id).values(connected=False)
+        )
+        tx.execute(
+            delete(self.t.writes).where(
+                self.t.writes.c.local_id == row.local_id, self.t.writes.c.status == "pending"
+            )
+        )
+        exists = tx.execute(
+            select(self.t.conflicts.c.conflict_id).where(
+                self.t.conflicts.c.local_id == row.local_id,
+                self.t.conflicts.c.field == DELETED,
+                self.t.conflicts.c.status == "open",
+            )
+        ).first()
+        if exists is None:
             tx.execute(
-                update(CONTACTS).where(CONTACTS.c.local_id == base.local_id).values(is_connected=False)
+                insert(self.t.conflicts).values(
+                    local_id=row.local_id,
+                    contact_id=row.contact_id,
+                    field=DELETED,
+                    base_value=None,
+                    local_value="kept" if gone == "api" else "deleted",
+                    remote_value="deleted" if gone == "api" else "edited",
+                    policy=policy,
+                    winner="held",
+                    status="open",
+                    created_at=now(),
+                )
             )
+
+    def save_deletion_conflict_settled(
+        self, tx: Connection, row: SyncedRow, *, policy: str, gone: str, winner: str
+    ) -> None:
+        """Record how the policy settled a local edit against a deletion (or the reverse)."""
+        tx.execute(
+            insert(self.t.conflicts).values(
+                local_id=row.local_id,
+                contact_id=row.contact_id,
+                field=DELETED,
+                base_value=None,
+                local_value="kept" if gone == "api" else "deleted",
+                remote_value="deleted" if gone == "api" else "edited",
+                policy=policy,
+                winner=winner,
+                status="settled",
+                created_at=now(),
+            )
+        )
 
     # --- checkpoints --------------------------------------------------------------
 
@@ -363,7 +576,7 @@ class Store:
         """Forget exactly the marks the plan read; newer ones, even with lower numbers
         committed late by another PostgreSQL session, stay. Rows whose write is still
         pending keep theirs, to be looked at again once it is settled."""
-        still_pending = select(WRITES.c.local_id).where(WRITES.c.status == "pending")
+        still_pending = select(self.t.writes.c.local_id).where(self.t.writes.c.status == "pending")
         for start in range(0, len(seqs), 1000):
             tx.execute(
                 delete(LOCAL_CHANGES).where(
@@ -377,26 +590,30 @@ class Store:
         decides their next write."""
         held: dict[int, set[str]] = {}
         for local_id, field in tx.execute(
-            select(CONFLICTS.c.local_id, CONFLICTS.c.field).where(CONFLICTS.c.status == "open")
+            select(self.t.conflicts.c.local_id, self.t.conflicts.c.field).where(
+                self.t.conflicts.c.status == "open"
+            )
         ):
             held.setdefault(local_id, set()).add(field)
         refused: dict[int, set[bytes]] = {}
         pending: set[int] = set()
-        for local_id, status, body in tx.execute(select(WRITES.c.local_id, WRITES.c.status, WRITES.c.body)):
+        for local_id, status, body in tx.execute(
+            select(self.t.writes.c.local_id, self.t.writes.c.status, self.t.writes.c.body)
+        ):
             if status == "pending":
                 pending.add(local_id)
             else:
                 refused.setdefault(local_id, set()).add(body.encode())
-        query = select(CONTACTS, STATE.c.fields.label("_base")).outerjoin(
-            STATE, STATE.c.local_id == CONTACTS.c.local_id
+        query = select(self.t.contacts, self.t.state.c.fields.label("_base")).outerjoin(
+            self.t.state, self.t.state.c.local_id == self.t.contacts.c.local_id
         )
         if marked_only:
-            query = query.where(CONTACTS.c.local_id.in_(select(LOCAL_CHANGES.c.local_id)))
+            query = query.where(self.t.contacts.c.local_id.in_(select(LOCAL_CHANGES.c.local_id)))
         result = tx.execute(query.execution_options(yield_per=2000))
         for row in result.mappings():
-            if row["local_id"] in pending:
-                continue
-            local = _local_row(row)
+            if row["local_id"] in pending or DELETED in held.get(row["local_id"], ()):
+                continue  # written already, or held whole until a person settles its deletion
+            local = self._local_row(row)
             yield RowState(
                 local_id=local.local_id,
                 remote_id=row["id"],
@@ -442,21 +659,25 @@ class Store:
         for row in rows:
             row.setdefault("error", None)
         if rows:
-            tx.execute(insert(WRITES), rows)
+            tx.execute(insert(self.t.writes), rows)
 
     def load_pending_local_ids(self, tx: Connection) -> set[int]:
-        return set(tx.execute(select(WRITES.c.local_id).where(WRITES.c.status == "pending")).scalars())
+        return set(
+            tx.execute(select(self.t.writes.c.local_id).where(self.t.writes.c.status == "pending")).scalars()
+        )
 
     def save_restored(self, tx: Connection, local_id: int, values: dict[str, Any]) -> None:
         """Put API-owned columns of one row back to the values given (its last-synced ones)."""
         # Row locked first, as load_page_state does: an edit another program commits while we
         # read the horizon would otherwise have its mark deleted below, and never be planned.
         extra = tx.execute(
-            select(CONTACTS.c.extra).where(CONTACTS.c.local_id == local_id).with_for_update()
+            select(self.t.contacts.c.extra).where(self.t.contacts.c.local_id == local_id).with_for_update()
         ).scalar_one_or_none()
         horizon = tx.execute(select(func.coalesce(func.max(LOCAL_CHANGES.c.seq), 0))).scalar_one()
         tx.execute(
-            update(CONTACTS).where(CONTACTS.c.local_id == local_id).values(_column_values(values, extra))
+            update(self.t.contacts)
+            .where(self.t.contacts.c.local_id == local_id)
+            .values(self._column_values(values, extra))
         )
         # The row now equals its base in these columns: the mark our UPDATE left has nothing to show.
         tx.execute(
@@ -466,18 +687,26 @@ class Store:
     def save_rowless_rejections_dropped(self, tx: Connection) -> list[DroppedRejection]:
         """Forget rejected and refused writes whose local row was deleted: nobody can fix them."""
         rowless = (
-            select(WRITES.c.write_id, WRITES.c.local_id, WRITES.c.status)
-            .where(WRITES.c.status != "pending")
-            .where(~select(CONTACTS.c.local_id).where(CONTACTS.c.local_id == WRITES.c.local_id).exists())
+            select(self.t.writes.c.write_id, self.t.writes.c.local_id, self.t.writes.c.status)
+            .where(self.t.writes.c.status != "pending")
+            .where(
+                ~select(self.t.contacts.c.local_id)
+                .where(self.t.contacts.c.local_id == self.t.writes.c.local_id)
+                .exists()
+            )
         )
         dropped = [DroppedRejection(*row) for row in tx.execute(rowless)]
         if dropped:
-            tx.execute(delete(WRITES).where(WRITES.c.write_id.in_([d.write_id for d in dropped])))
+            tx.execute(
+                delete(self.t.writes).where(self.t.writes.c.write_id.in_([d.write_id for d in dropped]))
+            )
         return dropped
 
     def load_pending_writes(self, tx: Connection) -> list[SavedWrite]:
         rows = tx.execute(
-            select(WRITES).where(WRITES.c.status == "pending").order_by(WRITES.c.write_id)
+            select(self.t.writes)
+            .where(self.t.writes.c.status == "pending")
+            .order_by(self.t.writes.c.write_id)
         ).mappings()
         return [
             SavedWrite(
@@ -489,19 +718,28 @@ class Store:
                 body=r["body"].encode(),
                 fields=r["fields"],
                 idempotency_key=r["idempotency_key"],
+                attempted=r["attempted_at"] is not None,
             )
             for r in rows
         ]
 
+    def save_write_attempted(self, tx: Connection, write_id: int) -> None:
+        """Note that a write is about to leave: after a crash, its create is looked up first."""
+        tx.execute(
+            update(self.t.writes)
+            .where(self.t.writes.c.write_id == write_id, self.t.writes.c.attempted_at.is_(None))
+            .values(attempted_at=now())
+        )
+
     def save_write_done(self, tx: Connection, write_id: int) -> None:
-        tx.execute(delete(WRITES).where(WRITES.c.write_id == write_id))
+        tx.execute(delete(self.t.writes).where(self.t.writes.c.write_id == write_id))
 
     def save_write_rejected(
         self, tx: Connection, write_id: int, *, error: str, http_status: int | None, request_id: str | None
     ) -> None:
         tx.execute(
-            update(WRITES)
-            .where(WRITES.c.write_id == write_id)
+            update(self.t.writes)
+            .where(self.t.writes.c.write_id == write_id)
             .values(
                 status="rejected",
                 error=error,
@@ -531,9 +769,9 @@ class Store:
         """Forget refusals a newer local edit has made moot."""
         for local_id, bodies in obsolete.items():
             tx.execute(
-                delete(WRITES).where(
-                    WRITES.c.local_id == local_id,
-                    WRITES.c.status != "pending",
-                    WRITES.c.body.in_([body.decode() for body in bodies]),
+                delete(self.t.writes).where(
+                    self.t.writes.c.local_id == local_id,
+                    self.t.writes.c.status != "pending",
+                    self.t.writes.c.body.in_([body.decode() for body in bodies]),
                 )
             )

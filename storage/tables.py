@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, Column, Integer, MetaData, Table, Text
@@ -89,10 +90,6 @@ class StrictBoolean(TypeDecorator[Any]):
         return value
 
 
-def _bigint(**kwargs: Any) -> Any:
-    return Field(default=None, sa_type=BigInteger, **kwargs)
-
-
 # A column's SQL type by the kind of values it holds; TEXT is sqlmodel's VARCHAR, as
 # stores made before the table was built from an adapter have it.
 _COLUMN_TYPES: dict[Kind, Callable[[], TypeEngine[Any]]] = {
@@ -120,57 +117,87 @@ def contacts_table(metadata: MetaData, columns: Mapping[str, Kind]) -> Table:
     )
 
 
-class SyncState(SQLModel, table=True):
-    """The last state both sides agreed on, per remote contact: the diff's base."""
+@dataclass(frozen=True)
+class StoreTables:
+    """The tables whose shape follows the API: `contacts`, and the bookkeeping that names a
+    contact by its id (an integer at one API, a UUID at another)."""
 
-    __tablename__ = "sync_state"
+    contacts: Table
+    state: Table  # sync_state: the last state both sides agreed on, per contact: the diff's base
+    writes: Table  # a write saved, key and exact body, before its first attempt; or why it was refused
+    conflicts: Table
 
-    contact_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    local_id: int = Field(unique=True, index=True)
-    fields: Any = Field(sa_type=JSON)
-    connected: bool = Field(default=False, index=True)
-    # Digest of the remote record last merged: an unchanged contact in a pull is skipped
-    # without decoding or merging anything.
-    remote_digest: str | None = None
-
-
-class PendingWrite(SQLModel, table=True):
-    """A write saved, key and exact body, before its first attempt; or why it was refused."""
-
-    __tablename__ = "writes"
-
-    write_id: int | None = Field(default=None, primary_key=True)
-    local_id: int = Field(index=True)
-    contact_id: int | None = _bigint()
-    method: str
-    path: str
-    body: str
-    fields: Any = Field(sa_type=JSON)
-    idempotency_key: str = Field(unique=True)
-    status: str = Field(index=True)  # pending | rejected (by the server) | refused (locally)
-    error: str | None = None
-    http_status: int | None = None
-    request_id: str | None = None
-    created_at: str
-    updated_at: str
+    @property
+    def record_columns(self) -> tuple[str, ...]:
+        """The API's columns of `contacts`, in order: everything but `local_id` and `extra`."""
+        return tuple(c.name for c in self.contacts.columns if c.name not in ("local_id", "extra"))
 
 
-class ConflictRecord(SQLModel, table=True):
-    __tablename__ = "conflicts"
+_BUILT: dict[tuple[tuple[str, Kind], ...], StoreTables] = {}
 
-    conflict_id: int | None = Field(default=None, primary_key=True)
-    local_id: int = Field(index=True)
-    contact_id: int | None = _bigint()
-    field: str
-    base_value: Any = Field(default=None, sa_type=JSON, nullable=True)
-    local_value: Any = Field(default=None, sa_type=JSON, nullable=True)
-    remote_value: Any = Field(default=None, sa_type=JSON, nullable=True)
-    policy: str
-    winner: str  # local | remote | held
-    status: str = Field(index=True)  # open (waits for a person) | settled | resolved
-    resolution: Any = Field(default=None, sa_type=JSON, nullable=True)
-    created_at: str
-    resolved_at: str | None = None
+
+def tables_for(columns: Mapping[str, Kind]) -> StoreTables:
+    """The tables of a store whose `contacts` has these columns (built once per shape)."""
+    key = tuple(columns.items())
+    if key not in _BUILT:
+        _BUILT[key] = _build(MetaData(), columns)
+    return _BUILT[key]
+
+
+def _build(metadata: MetaData, columns: Mapping[str, Kind]) -> StoreTables:
+    def contact_id(**options: Any) -> Column[Any]:
+        return Column("contact_id", _COLUMN_TYPES[columns["id"]](), **options)
+
+    state = Table(
+        "sync_state",
+        metadata,
+        contact_id(primary_key=True, autoincrement=False),
+        Column("local_id", Integer, nullable=False, unique=True, index=True),
+        Column("fields", JSON),
+        Column("connected", Boolean, nullable=False, index=True),
+        # Digest of the remote record last merged: an unchanged contact in a pull is skipped
+        # without decoding or merging anything.
+        Column("remote_digest", AutoString),
+    )
+    writes = Table(
+        "writes",
+        metadata,
+        Column("write_id", Integer, primary_key=True),
+        Column("local_id", Integer, nullable=False, index=True),
+        contact_id(),
+        Column("method", AutoString, nullable=False),
+        Column("path", AutoString, nullable=False),
+        Column("body", AutoString, nullable=False),
+        Column("fields", JSON),
+        Column("idempotency_key", AutoString, nullable=False, unique=True),
+        Column("status", AutoString, nullable=False, index=True),  # pending | rejected | refused
+        Column("error", AutoString),
+        Column("http_status", Integer),
+        Column("request_id", AutoString),
+        Column("created_at", AutoString, nullable=False),
+        Column("updated_at", AutoString, nullable=False),
+        # When the first attempt left: a create without idempotency keys that was attempted
+        # is looked up at the API before it is sent again.
+        Column("attempted_at", AutoString),
+    )
+    conflicts = Table(
+        "conflicts",
+        metadata,
+        Column("conflict_id", Integer, primary_key=True),
+        Column("local_id", Integer, nullable=False, index=True),
+        contact_id(),
+        Column("field", AutoString, nullable=False),
+        Column("base_value", JSON),
+        Column("local_value", JSON),
+        Column("remote_value", JSON),
+        Column("policy", AutoString, nullable=False),
+        Column("winner", AutoString, nullable=False),  # local | remote | held
+        Column("status", AutoString, nullable=False, index=True),  # open | settled | resolved
+        Column("resolution", JSON),
+        Column("created_at", AutoString, nullable=False),
+        Column("resolved_at", AutoString),
+    )
+    return StoreTables(contacts_table(metadata, columns), state, writes, conflicts)
 
 
 class Checkpoint(SQLModel, table=True):
@@ -205,6 +232,22 @@ class LocalChange(SQLModel, table=True):
     local_id: int = Field(sa_type=BigInteger)
 
 
+class Deletion(SQLModel, table=True):
+    """A contact deleted by a sync, at the API or in the table, with its last values: so
+    nothing disappears without a trace."""
+
+    __tablename__ = "deletions"
+
+    deletion_id: int | None = Field(default=None, primary_key=True)
+    run_id: str | None = Field(default=None, index=True)
+    where: str  # "api" (a local delete sent) | "table" (the API deleted it; the row removed)
+    contact_id: str  # as text, whatever the API's id type
+    local_id: int
+    record: Any = Field(default=None, sa_type=JSON, nullable=True)
+    reason: str
+    deleted_at: str
+
+
 class SchemaMigration(SQLModel, table=True):
     __tablename__ = "schema_migrations"
 
@@ -212,15 +255,12 @@ class SchemaMigration(SQLModel, table=True):
     applied_at: str
 
 
-# The Core tables, for the store's bulk SQL (sqlmodel's classes do not type `__table__`).
-# Every store serves the default API while it is the only one; a store bound to another
-# API will build this table from that adapter's columns.
-CONTACT_KINDS: Mapping[str, Kind] = adapter_named(DEFAULT_API).columns
-CONTACTS: Table = contacts_table(SQLModel.metadata, CONTACT_KINDS)
-STATE: Table = SyncState.__table__  # type: ignore[attr-defined]
-WRITES: Table = PendingWrite.__table__  # type: ignore[attr-defined]
-CONFLICTS: Table = ConflictRecord.__table__  # type: ignore[attr-defined]
+# The default API's shapes: for code and tests that know no store (a store has its own
+# in `Store.tables`, from the API it is bound to).
+DEFAULT_TABLES: StoreTables = tables_for(adapter_named(DEFAULT_API).columns)
+# The shared tables, for the store's bulk SQL (sqlmodel's classes do not type `__table__`).
 CHECKPOINTS: Table = Checkpoint.__table__  # type: ignore[attr-defined]
 RUNS: Table = RunRecord.__table__  # type: ignore[attr-defined]
 MIGRATIONS: Table = SchemaMigration.__table__  # type: ignore[attr-defined]
 LOCAL_CHANGES: Table = LocalChange.__table__  # type: ignore[attr-defined]
+DELETIONS: Table = Deletion.__table__  # type: ignore[attr-defined]

@@ -92,7 +92,7 @@ def _check_api(settings: Settings, report: dict[str, Any]) -> AccountIdentity | 
 
 def _check_store(settings: Settings, account: AccountIdentity | None, report: dict[str, Any]) -> None:
     try:
-        store = Store.open_existing(settings.database_url, migrate=False)
+        store = Store.open_existing(settings.database_url, migrate=False, api=settings.api)
     except NoStore as exc:  # not a reason a sync would not start: the first sync creates it
         report["notes"].append(f"{exc}".replace("or run `contacts-sync sync` to", "or let a sync"))
         return

@@ -104,8 +104,8 @@ def sync(config_path: str | None, dry_run: bool, wait_seconds: float, **flags: A
     account's store, 3 failed, 75 locked)."""
     settings = _settings(config_path, **flags)
     if dry_run:  # reads the store: never creates one at a mistyped location
-        sys.exit(_print_dry_run(settings, Store.open_existing(settings.database_url)))
-    store = Store.open(settings.database_url)
+        sys.exit(_print_dry_run(settings, Store.open_existing(settings.database_url, api=settings.api)))
+    store = Store.open(settings.database_url, settings.api)
     # A terminal gets progress bars; a pipe or cron gets only the log lines.
     on_terminal = sys.stderr.isatty()
     display = terminal_progress() if on_terminal else contextlib.nullcontext(None)
@@ -129,9 +129,8 @@ def sync(config_path: str | None, dry_run: bool, wait_seconds: float, **flags: A
 def _print_dry_run(settings: Settings, store: Store) -> int:
     from sync.dry_run import preview_run
 
-    preview = preview_run(
-        store, conflict_policy=settings.conflict_policy, rules=adapter_named(settings.api).wire_rules()
-    )
+    rules = adapter_named(settings.api).wire_rules(settings)
+    preview = preview_run(store, conflict_policy=settings.conflict_policy, rules=rules)
     for line in preview.lines:
         click.echo(line)
     return EXIT_ATTENTION if preview.needs_attention else EXIT_OK
@@ -143,9 +142,9 @@ def _print_dry_run(settings: Settings, store: Store) -> int:
 def status(config_path: str | None, as_json: bool, **flags: Any) -> None:
     """Show recent runs, pending changes, conflicts and rejected writes."""
     settings = _settings(config_path, **flags)
-    store = Store.open_existing(settings.database_url)
+    store = Store.open_existing(settings.database_url, api=settings.api)
     with store.read() as tx:
-        report = load_status(tx)
+        report = load_status(tx, t=store.t)
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str, ensure_ascii=False))
         return
@@ -180,30 +179,35 @@ def conflicts(
     if take is not None and value is not None:
         raise ConfigError("give one of --take local|remote or --value VALUE, not both")
     settings = _settings(config_path, **flags)
-    store = Store.open_existing(settings.database_url)
+    store = Store.open_existing(settings.database_url, api=settings.api)
     if conflict_id is None:
         with store.read() as tx:
-            rows = load_conflicts(tx, include_settled=show_all)
+            rows = load_conflicts(tx, include_settled=show_all, t=store.t)
         _print_conflicts(rows, None, as_json=as_json)
         return
     if not resolving:
         with store.read() as tx:
-            rows = load_conflicts(tx, include_settled=True)
+            rows = load_conflicts(tx, include_settled=True, t=store.t)
         _print_conflicts(rows, conflict_id, as_json=as_json)
         return
     with store.write() as tx:
-        open_rows = {c["conflict_id"]: c for c in load_conflicts(tx)}
+        open_rows = {c["conflict_id"]: c for c in load_conflicts(tx, t=store.t)}
         field = open_rows[conflict_id]["field"] if conflict_id in open_rows else ""
         resolved = save_conflict_resolved(
             tx,
             conflict_id,
             take=take or "value",
-            value=None if value is None else parse_field_value(field, value),
+            value=None if value is None else parse_field_value(field, value, store_columns(store)),
+            t=store.t,
         )
     click.echo(
         f"conflict #{conflict_id} resolved: {resolved['field']} = "
         f"{resolved['resolution']['value']!r}; the next sync sends it where needed"
     )
+
+
+def store_columns(store: Store) -> Any:
+    return adapter_named(store.api).columns
 
 
 def _print_conflicts(rows: list[dict[str, Any]], conflict_id: int | None, *, as_json: bool) -> None:
@@ -241,9 +245,9 @@ def _print_conflicts(rows: list[dict[str, Any]], conflict_id: int | None, *, as_
 def retry(config_path: str | None, write_ids: tuple[int, ...], **flags: Any) -> None:
     """Re-queue rejected writes (all, or WRITE_IDS) after the cause was fixed."""
     settings = _settings(config_path, **flags)
-    store = Store.open_existing(settings.database_url)
+    store = Store.open_existing(settings.database_url, api=settings.api)
     with store.write() as tx:
-        count = save_rejections_forgotten(tx, list(write_ids) or None)
+        count = save_rejections_forgotten(tx, list(write_ids) or None, store.t)
     click.echo(f"{count} rejected write(s) re-queued; the next sync plans them afresh")
 
 
@@ -276,7 +280,7 @@ def daemon(
 
     schedule = schedule_from(every, cron)
     settings = _settings(config_path, **flags)
-    store = Store.open(settings.database_url)
+    store = Store.open(settings.database_url, settings.api)
     health = (health_host, health_port) if health_port is not None else None
     sys.exit(run_daemon(settings, store, schedule, run_at_start=not no_run_at_start, health_address=health))
 
@@ -350,7 +354,7 @@ def rebind(config_path: str | None, yes: bool, **flags: Any) -> None:
     from sync.runner import build_client
 
     settings = _settings(config_path, **flags)
-    store = Store.open_existing(settings.database_url)
+    store = Store.open_existing(settings.database_url, api=settings.api)
     with contextlib.closing(build_client(settings)) as client:
         current = client.fetch_identity()
     with store.read() as tx:
@@ -375,9 +379,9 @@ def reset(config_path: str | None, yes: bool, **flags: Any) -> None:
     from storage.reset import load_reset_summary, save_sqlite_backup, save_store_emptied
 
     settings = _settings(config_path, **flags)
-    store = Store.open_existing(settings.database_url)
+    store = Store.open_existing(settings.database_url, api=settings.api)
     with store.read() as tx:
-        summary = load_reset_summary(tx)
+        summary = load_reset_summary(tx, store.t)
     click.echo(
         f"reset the store {store_location(store.engine)}: drop its {summary['contacts']} contact row(s) "
         f"({summary['created_locally']} created locally and never pushed), {summary['pending_writes']} "
@@ -390,7 +394,7 @@ def reset(config_path: str | None, yes: bool, **flags: Any) -> None:
     with sync_lock(store):
         backup = save_sqlite_backup(store.engine) if is_sqlite else None
         with store.write() as tx:
-            run_id = save_store_emptied(tx, summary=summary, backup=backup)
+            run_id = save_store_emptied(tx, store.t, summary=summary, backup=backup)
     kept = f"; the store as it was is kept in {backup}" if backup else ""
     click.echo(f"reset done (recorded as run {run_id}){kept}")
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from storage.store import Store
-from storage.tables import CONFLICTS, CONTACTS, STATE, WRITES
-from sync.plan import WireRules, plan_row
+from storage.tables import StoreTables
+from sync.apis.registry import adapter_named
+from sync.plan import PreparedWrite, Refusal, WireRules, plan_row
 
 
 @dataclass
@@ -67,7 +68,7 @@ def preview_run(store: Store, *, conflict_policy: str, rules: WireRules) -> DryR
                 preview.lines.append(
                     f"# local_id {row.local_id} would be refused: {planned.rejection.reason}"
                 )
-        for write_id, local_id, body, error, row_exists in _load_refusals(tx):
+        for write_id, local_id, body, error, row_exists in _load_refusals(tx, store.t):
             if not row_exists:  # the run drops a refusal whose row is gone
                 preview.lines.append(f"# write {write_id} (local_id {local_id}) is dropped: its row is gone")
             elif body.encode() not in moot[local_id]:
@@ -76,13 +77,13 @@ def preview_run(store: Store, *, conflict_policy: str, rules: WireRules) -> DryR
                     f"# write {write_id} (local_id {local_id}) stays refused: {error}; change the row, "
                     f"or `contacts-sync retry {write_id}` once the cause is fixed"
                 )
-        for conflict_id, local_id, name in _load_open_conflicts(tx):
+        for conflict_id, local_id, name in _load_open_conflicts(tx, store.t):
             preview.open_conflicts += 1
             preview.lines.append(
                 f"# conflict {conflict_id} (local_id {local_id}, {name}) waits for a person: "
                 f"`contacts-sync conflicts {conflict_id} --take local|remote`"
             )
-        preview.lines.extend(_deletions(tx))
+        preview.lines.extend(_deletions(store, tx, rules))
     preview.lines.append(
         f"# {preview.writes} write(s) would be sent (policy {conflict_policy}); nothing was sent"
     )
@@ -94,43 +95,41 @@ def preview_run(store: Store, *, conflict_policy: str, rules: WireRules) -> DryR
     return preview
 
 
-def _load_refusals(tx: Connection) -> list[tuple[int, int, str, str | None, bool]]:
-    row_exists = WRITES.c.local_id.in_(select(CONTACTS.c.local_id))
+def _load_refusals(tx: Connection, t: StoreTables) -> list[tuple[int, int, str, str | None, bool]]:
+    row_exists = t.writes.c.local_id.in_(select(t.contacts.c.local_id))
     query = (
-        select(WRITES.c.write_id, WRITES.c.local_id, WRITES.c.body, WRITES.c.error, row_exists)
-        .where(WRITES.c.status != "pending")
-        .order_by(WRITES.c.write_id)
+        select(t.writes.c.write_id, t.writes.c.local_id, t.writes.c.body, t.writes.c.error, row_exists)
+        .where(t.writes.c.status != "pending")
+        .order_by(t.writes.c.write_id)
     )
     return [(w, local, body, error, bool(exists)) for w, local, body, error, exists in tx.execute(query)]
 
 
-def _load_open_conflicts(tx: Connection) -> list[tuple[int, int, str]]:
+def _load_open_conflicts(tx: Connection, t: StoreTables) -> list[tuple[int, int, str]]:
     query = (
-        select(CONFLICTS.c.conflict_id, CONFLICTS.c.local_id, CONFLICTS.c.field)
-        .where(CONFLICTS.c.status == "open")
-        .order_by(CONFLICTS.c.conflict_id)
+        select(t.conflicts.c.conflict_id, t.conflicts.c.local_id, t.conflicts.c.field)
+        .where(t.conflicts.c.status == "open")
+        .order_by(t.conflicts.c.conflict_id)
     )
     return [(c, local_id, name) for c, local_id, name in tx.execute(query)]
 
 
-def _deletions(tx: Connection) -> list[str]:
+def _deletions(store: Store, tx: Connection, rules: WireRules) -> list[str]:
     """Rows the store synced that another program deleted from the local table."""
-    still_there = select(func.count()).select_from(CONTACTS).where(CONTACTS.c.local_id == STATE.c.local_id)
-    query = (
-        select(STATE.c.contact_id, STATE.c.local_id, STATE.c.connected)
-        .where(still_there.scalar_subquery() == 0)
-        .order_by(STATE.c.contact_id)
-    )
     lines = []
-    for contact_id, local_id, connected in tx.execute(query):
-        # The Lev API has no DELETE: a local deletion is never sent.
-        fate = (
-            "the next pull re-creates the row from the API"
-            if connected
-            else "the API no longer lists it, so it stays gone locally"
-        )
-        lines.append(
-            f"# contact {contact_id} (local_id {local_id}) was deleted locally; the Lev API has no "
-            f"DELETE, so nothing is sent and {fate}"
-        )
+    for gone in store.load_deleted_rows(tx):
+        what = f"# contact {gone.contact_id} (local_id {gone.local_id}) was deleted locally"
+        planned = rules.prepare_delete(gone.contact_id)
+        if isinstance(planned, PreparedWrite):
+            lines.append(f"{planned.method} {planned.path}  {what[2:]}")
+        elif isinstance(planned, Refusal):
+            lines.append(f"{what}; it would be refused: {planned.reason}")
+        else:
+            fate = (
+                "the next pull re-creates the row from the API"
+                if gone.connected
+                else "the API no longer lists it, so it stays gone locally"
+            )
+            title = adapter_named(store.api).title
+            lines.append(f"{what}; the {title} API has no DELETE, so nothing is sent and {fate}")
     return lines

@@ -13,17 +13,36 @@ import contextvars
 import hashlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import structlog
 
-from storage.store import MergedContact, SavedWrite, Store
-from sync.errors import FatalError, Interrupted, InvalidResponse, RequestRejected, SafetyStop
+from storage.store import MergedContact, SavedWrite, Store, SyncedRow
+from sync.apis.adapter import Adapter, OffsetPaging
+from sync.apis.registry import DEFAULT_API, adapter_named
+from sync.deletes import DELETED, after_local_delete, after_remote_delete
+from sync.errors import (
+    ContactGone,
+    FatalError,
+    Interrupted,
+    InvalidResponse,
+    RequestRejected,
+    SafetyStop,
+)
 from sync.links import Clash, clash
 from sync.merge import POLICIES, merge_contact
 from sync.paging import EndlessWalk, IdSet, Paginator
-from sync.plan import PreparedWrite, Rejection, Write, canonical_json, plan_row
+from sync.plan import (
+    ContactId,
+    PreparedWrite,
+    Refusal,
+    Rejection,
+    Write,
+    canonical_json,
+    changed_fields,
+    plan_row,
+)
 from sync.progress import NoProgress, RunProgress
 from sync.remote import Page, Remote
 from sync.values import unstorable_field
@@ -48,8 +67,10 @@ class Counts:
     inserted: int = 0  # local rows created from new remote contacts
     local_updated: int = 0  # local rows changed by remote edits
     disconnected: int = 0
+    deleted_local: int = 0  # rows removed because the API deleted their contact
     created: int = 0  # POSTs the API accepted
     updated: int = 0  # PATCHes the API accepted
+    deleted_remote: int = 0  # local deletions the API carried out
     conflicts: int = 0
     rejected: int = 0  # writes refused by the API or, before sending, by us
     skipped: int = 0  # listed contacts holding a value the store cannot hold, left for next run
@@ -76,7 +97,11 @@ class Engine:
         *,
         stop: threading.Event | None = None,
         progress: RunProgress | None = None,
+        adapter: Adapter | None = None,
+        run_id: str | None = None,
     ) -> None:
+        self.adapter = adapter or adapter_named(store.api if store.api else DEFAULT_API)
+        self.run_id = run_id
         self.store = store
         self.progress = progress or NoProgress()
         self.remote = remote
@@ -114,12 +139,16 @@ class Engine:
                 log.warning("sync.pull.cursor_rejected", error=str(exc))
                 paginator, seen, whole_walk = Paginator(None), IdSet(), True
                 continue
-            for contact in page.contacts:
-                if not seen.add(contact["id"]):
+            fresh = [contact for contact in page.contacts if seen.add(contact["id"])]
+            if len(fresh) < len(page.contacts):
+                if not self._repeats_expected:
+                    repeated = next(c["id"] for c in page.contacts if c not in fresh)
                     raise InvalidResponse(
-                        f"{what}: contact {contact['id']} was already listed on an earlier page",
+                        f"{what}: contact {repeated} was already listed on an earlier page",
                         request_id=page.request_id,
                     )
+                # An offset walk repeats a row when an earlier one was deleted meanwhile.
+                page = replace(page, contacts=fresh)
             try:
                 paginator.advance(page, what=what)
             except EndlessWalk:
@@ -129,10 +158,14 @@ class Engine:
                 raise
             self._save_page(page, paginator.cursor)
         if whole_walk:
-            self._flag_missing(seen)
+            self._judge_missing(seen)
 
-    def _save_page(self, page: Page, next_cursor: str | None) -> None:
-        digests: dict[int, str] = {}
+    @property
+    def _repeats_expected(self) -> bool:
+        return isinstance(self.adapter.paging, OffsetPaging)
+
+    def _save_page(self, page: Page, next_cursor: str | None, *, save_cursor: bool = True) -> None:
+        digests: dict[ContactId, str] = {}
         for contact in page.contacts:
             digest = self._digest_or_skip(contact)
             if digest is not None:
@@ -151,11 +184,18 @@ class Engine:
             merged = []
             for contact in changed:
                 local = local_rows.get(contact["id"])
+                base = bases.get(contact["id"])
+                # Deleted locally since the last sync: the plan sends the delete, unless the
+                # API changed the contact meanwhile and the policy says otherwise.
+                deleted_locally = local is None and base is not None and self._deletes_are_sent
+                if deleted_locally and not self._local_delete_yields(
+                    tx, contact, base, digests[contact["id"]]
+                ):
+                    continue
                 found = clash(contact["id"], local.local_id if local else None, links)
                 if found is not None:
                     self._skip_clash(found)
                     continue
-                base = bases.get(contact["id"])
                 if local is not None and local.record.get("id") != contact["id"]:
                     log.warning(
                         "sync.row.restored",
@@ -175,7 +215,8 @@ class Engine:
                 self.counts.local_updated += local is not None and bool(decided.local_changes)
                 self.counts.conflicts += len(decided.conflicts)
             local_ids = self.store.save_merges(tx, merged, policy=self.options.policy) if merged else {}
-            self.store.save_checkpoint(tx, PULL_CURSOR, next_cursor)
+            if save_cursor:
+                self.store.save_checkpoint(tx, PULL_CURSOR, next_cursor)
         for m in merged:
             self._log_conflicts(local_ids[m.contact_id], m)
         self.counts.pulled += len(page.contacts)
@@ -204,7 +245,7 @@ class Engine:
             contact_id=contact["id"],
             field=field,
             reason=why,
-            advice="fix the value in Lev; the contact is merged again on the next run",
+            advice=f"fix the value in {self.adapter.title}; the contact is merged again on the next run",
         )
         self.counts.skipped += 1
         return None
@@ -251,24 +292,120 @@ class Engine:
                 remote=conflict.remote,
             )
 
-    def _flag_missing(self, seen: IdSet) -> None:
-        with self.store.write() as tx:
+    @property
+    def _deletes_are_sent(self) -> bool:
+        return "delete" in self.adapter.writes
+
+    def _local_delete_yields(self, tx: Any, contact: dict[str, Any], base: Any, digest: str) -> bool:
+        """Whether a listed contact whose row was deleted locally is merged (the row comes back).
+
+        A base without a digest (an answer the store could not hold whole) counts as
+        unchanged: the delete goes ahead.
+        """
+        remote_edited = base.remote_digest is not None and base.remote_digest != digest
+        outcome = after_local_delete(remote_edited=remote_edited, policy=self.policy)
+        if outcome == "delete":
+            return False
+        row = SyncedRow(contact["id"], base.local_id, base.fields, None, True, False)
+        if outcome == "hold":
+            self.store.save_deletion_held(tx, row, policy=self.options.policy, gone="table")
+            self.counts.conflicts += 1
+            log.info(
+                "sync.conflict",
+                local_id=base.local_id,
+                contact_id=contact["id"],
+                field=DELETED,
+                policy=self.options.policy,
+                winner="held",
+            )
+            return False
+        self.store.save_deletion_conflict_settled(
+            tx, row, policy=self.options.policy, gone="table", winner="remote"
+        )
+        self.counts.conflicts += 1
+        return True
+
+    def _judge_missing(self, seen: IdSet) -> None:
+        """Contacts a whole walk did not list: flagged, or looked up and deleted when gone."""
+        with self.store.read() as tx:
             connected = 0
-            missing: list[int] = []
+            missing: list[ContactId] = []
             for contact_id in self.store.load_connected(tx):
                 connected += 1
                 if contact_id not in seen:
                     missing.append(contact_id)
-            limit = max(self.options.disconnect_floor, connected * self.options.max_disconnect_share)
-            if len(missing) > limit:
-                raise SafetyStop(
-                    f"the API no longer lists {len(missing)} of {connected} connected contacts; "
-                    "a broken answer or an emptied account is likelier than a mass disconnect, "
-                    "so nothing was flagged. If it is real, raise "
-                    "CONTACTS_SYNC_MAX_DISCONNECT_SHARE for one run"
+        limit = max(self.options.disconnect_floor, connected * self.options.max_disconnect_share)
+        if len(missing) > limit:
+            raise SafetyStop(
+                f"the API no longer lists {len(missing)} of {connected} known contacts; "
+                "a broken answer or an emptied account is likelier than a mass removal, "
+                "so nothing was flagged or deleted. If it is real, raise "
+                "CONTACTS_SYNC_MAX_DISCONNECT_SHARE for one run"
+            )
+        if not missing:
+            return
+        if self.adapter.vanished == "flag":
+            with self.store.write() as tx:
+                self.store.save_disconnected(tx, missing)
+            self.counts.disconnected += len(missing)
+            return
+        # An offset walk skips a row when an earlier one is deleted meanwhile: only the API's
+        # answer for the contact itself proves it gone.
+        gone: list[ContactId] = []
+        for contact_id in missing:
+            self._check_stop()
+            contact = self.remote.fetch_one(contact_id)
+            if contact is None:
+                gone.append(contact_id)
+            else:
+                self._save_page(Page([contact], None, False, None), None, save_cursor=False)
+        if gone:
+            self._apply_remote_deletes(gone)
+
+    def _apply_remote_deletes(self, contact_ids: list[ContactId], *, pending_gone: bool = False) -> None:
+        """The API deleted these contacts: remove their rows, unless local edits say otherwise."""
+        writable = self.remote.rules.writable
+        decided = []
+        with self.store.write() as tx:
+            for row in self.store.load_synced_rows(tx, contact_ids):
+                edited = (
+                    pending_gone
+                    or row.pending_write
+                    or (
+                        row.local is not None
+                        and bool(changed_fields(row.local.record, row.base, writable=writable))
+                    )
                 )
-            self.store.save_disconnected(tx, missing)
-        self.counts.disconnected += len(missing)
+                outcome = after_remote_delete(
+                    row_exists=row.local is not None, local_edited=edited, policy=self.policy
+                )
+                if outcome in ("forget", "delete-row"):
+                    if edited:
+                        self.store.save_deletion_conflict_settled(
+                            tx, row, policy=self.options.policy, gone="api", winner="remote"
+                        )
+                    self.store.save_contact_forgotten(
+                        tx, row, where="table", reason=f"deleted at {self.adapter.title}", run_id=self.run_id
+                    )
+                elif outcome == "recreate":
+                    self.store.save_deletion_conflict_settled(
+                        tx, row, policy=self.options.policy, gone="api", winner="local"
+                    )
+                    self.store.save_relinked_as_new(tx, row)
+                    self.store.save_marks(tx, [row.local_id])
+                else:
+                    self.store.save_deletion_held(tx, row, policy=self.options.policy, gone="api")
+                decided.append((row, outcome, edited))
+        for row, outcome, edited in decided:
+            self.counts.deleted_local += outcome == "delete-row"
+            self.counts.conflicts += edited and outcome != "forget"
+            log.info(
+                "sync.pull.deleted_remotely",
+                local_id=row.local_id,
+                contact_id=row.contact_id,
+                outcome=outcome,
+                local_edits=edited,
+            )
 
     # --- plan and push ------------------------------------------------------------
 
@@ -291,6 +428,12 @@ class Engine:
                     restores[row.local_id] = planned.restore
                 if row.refused_bodies - planned.still_refused:
                     obsolete[row.local_id] = row.refused_bodies - planned.still_refused
+            for gone in self.store.load_deleted_rows(tx):
+                prepared = self.remote.rules.prepare_delete(gone.contact_id)
+                if isinstance(prepared, PreparedWrite):
+                    writes.append(Write(gone.local_id, gone.contact_id, prepared, {}))
+                elif isinstance(prepared, Refusal):
+                    rejections.append(Rejection(gone.local_id, prepared.reason, prepared.body))
         with self.store.write() as tx:
             # Another sync of this store may have planned a row since we read it: one write is enough.
             pending = self.store.load_pending_local_ids(tx)
@@ -306,7 +449,7 @@ class Engine:
                 "sync.row.restored",
                 local_id=local_id,
                 fields=sorted(fields),
-                advice="these columns follow the API: change them in Lev, not in the table",
+                advice=f"these columns follow the API: change them in {self.adapter.title}, not in the table",
             )
         for orphan in orphans:
             log.info(
@@ -383,8 +526,26 @@ class Engine:
 
     def _push_one(self, write: SavedWrite) -> None:
         request = PreparedWrite(write.method, write.path, write.body)
+        looked_up = self.adapter.retry_safety == "lookup" and write.method == "POST"
         try:
+            if looked_up and write.attempted:
+                # Sent before, its answer lost with the process that sent it: the contact may
+                # exist already. Without an idempotency key, only a lookup tells.
+                found = self.remote.find_created(request)
+                if found is not None:
+                    log.info("sync.write.adopted", local_id=write.local_id, contact_id=found["id"])
+                    self._settle(write, found)
+                    self._count_pushed()
+                    return
+            if looked_up:
+                with self.store.write() as tx:
+                    self.store.save_write_attempted(tx, write.write_id)
             answer = self.remote.send_write(request, write.idempotency_key)
+        except ContactGone:
+            assert write.contact_id is not None  # only a write naming a contact meets one gone
+            log.info("sync.write.contact_gone", local_id=write.local_id, contact_id=write.contact_id)
+            self._apply_remote_deletes([write.contact_id], pending_gone=True)
+            return
         except RequestRejected as exc:
             with self.store.write() as tx:
                 self.store.save_write_rejected(
@@ -400,12 +561,31 @@ class Engine:
                 "sync.write.rejected", local_id=write.local_id, error=str(exc), request_id=exc.request_id
             )
             return
-        if answer is None:
+        if write.method == "DELETE":
+            self._settle_delete(write)
+        elif answer is None:
             raise InvalidResponse(f"{write.method} {write.path}: answered without a contact")
-        self._settle(write, answer)
+        else:
+            self._settle(write, answer)
+        self._count_pushed()
+
+    def _count_pushed(self) -> None:
         with self._counts_lock:
             self._pushed += 1
             self.progress.pushed(self._pushed, self._push_total)
+
+    def _settle_delete(self, write: SavedWrite) -> None:
+        """The API deleted (or had already deleted) the contact of a row deleted locally."""
+        assert write.contact_id is not None
+        with self.store.write() as tx:
+            rows = self.store.load_synced_rows(tx, [write.contact_id])
+            for row in rows:
+                self.store.save_contact_forgotten(
+                    tx, row, where="api", reason="deleted locally", run_id=self.run_id
+                )
+            self.store.save_write_done(tx, write.write_id)
+        with self._counts_lock:
+            self.counts.deleted_remote += 1
 
     def _settle(self, write: SavedWrite, answer: dict[str, Any]) -> None:
         """Store a write's answer: the contact it returns is the new agreed state.
@@ -422,7 +602,7 @@ class Engine:
             )
         what = f"{write.method} {write.path} of row local_id={write.local_id}"
         merged: MergedContact | None = None
-        local_ids: dict[int, int] = {}
+        local_ids: dict[ContactId, int] = {}
         refused: str | None = None
         with self.store.write() as tx:
             local = self.store.load_local_row(tx, write.local_id)
@@ -442,7 +622,7 @@ class Engine:
                     local_id=write.local_id,
                     contact_id=contact_id,
                     fields=dropped,
-                    advice="the row keeps its value; fix the contact in Lev",
+                    advice=f"the row keeps its value; fix the contact in {self.adapter.title}",
                 )
             answer = storable
             if found is not None and found.other_contact is not None and local is not None:
@@ -454,8 +634,8 @@ class Engine:
                     contact_id=found.other_contact,
                     duplicate_contact_id=contact_id,
                     advice=(
-                        f"the API now holds contact {contact_id} besides {found.other_contact} for this "
-                        f"row; delete {contact_id} in Lev, or it is pulled as a row of its own once listed"
+                        f"the API now holds contact {contact_id} besides {found.other_contact} for this row; "
+                        f"delete {contact_id} in {self.adapter.title}, or it is pulled as a row of its own"
                     ),
                 )
             elif found is not None and local is not None:

@@ -97,6 +97,10 @@ class RequestRejected(SyncError):
         self.request_id = request_id
 
 
+class ContactGone(RequestRejected):
+    """A write named a contact the API no longer has (404 to a PATCH): deleted there."""
+
+
 class Interrupted(SyncError):
     """A shutdown was asked for; the run stopped between two steps, nothing half-done."""
 

@@ -13,21 +13,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from sync.plan import ContactId
+
 
 @dataclass(frozen=True)
 class Links:
     """The links around the contacts and rows a step is about to touch."""
 
-    row_of_contact: Mapping[int, int] = field(default_factory=dict)  # contacts.id -> local_id
-    contact_of_row: Mapping[int, int] = field(default_factory=dict)  # last-synced local_id -> contact
+    row_of_contact: Mapping[ContactId, int] = field(default_factory=dict)  # contacts.id -> local_id
+    contact_of_row: Mapping[int, ContactId] = field(default_factory=dict)  # last-synced local_id -> contact
 
 
 @dataclass(frozen=True)
 class Clash:
-    contact_id: int
+    contact_id: ContactId
     local_id: int | None
     other_row: int | None = None  # another row already holds contact_id
-    other_contact: int | None = None  # the row already stands for another contact
+    other_contact: ContactId | None = None  # the row already stands for another contact
 
     def describe(self) -> str:
         if self.other_row is not None:
@@ -35,7 +37,7 @@ class Clash:
         return f"row local_id={self.local_id} already stands for contact {self.other_contact}"
 
 
-def clash(contact_id: int, local_id: int | None, links: Links) -> Clash | None:
+def clash(contact_id: ContactId, local_id: int | None, links: Links) -> Clash | None:
     """Why row `local_id` (None: a new row) cannot be made to hold `contact_id`, or None."""
     holder = links.row_of_contact.get(contact_id)
     if holder is not None and holder != local_id:

@@ -87,27 +87,34 @@ class Paginator:
 
 
 class IdSet:
-    """A set of integer ids in about 8 bytes each, so a 100,000-contact pull stays small."""
+    """A set of contact ids: integers in about 8 bytes each, so a 100,000-contact pull stays
+    small; other ids (UUID text) in a plain set."""
 
     _BATCH = 4096
 
     def __init__(self) -> None:
         self._sorted: array[int] = array("q")
         self._recent: set[int] = set()
+        self._other: set[object] = set()
 
     def __len__(self) -> int:
-        return len(self._sorted) + len(self._recent)
+        return len(self._sorted) + len(self._recent) + len(self._other)
 
-    def __contains__(self, item: int) -> bool:
+    def __contains__(self, item: object) -> bool:
+        if not isinstance(item, int):
+            return item in self._other
         if item in self._recent:
             return True
         position = bisect_left(self._sorted, item)
         return position < len(self._sorted) and self._sorted[position] == item
 
-    def add(self, item: int) -> bool:
+    def add(self, item: object) -> bool:
         """Add `item`; False if it was already there."""
         if item in self:
             return False
+        if not isinstance(item, int):
+            self._other.add(item)
+            return True
         self._recent.add(item)
         if len(self._recent) >= self._BATCH:
             merged = sorted([*self._sorted, *self._recent])

@@ -72,7 +72,7 @@ class RowState:
     """A local row with the bookkeeping that decides whether it needs a write."""
 
     local_id: int
-    remote_id: int | None
+    remote_id: ContactId | None
     local: Record
     base: Record | None
     held_fields: frozenset[str] = frozenset()
@@ -82,7 +82,7 @@ class RowState:
 @dataclass(frozen=True)
 class Write:
     local_id: int
-    remote_id: int | None
+    remote_id: ContactId | None
     request: PreparedWrite
     fields: dict[str, Any]  # the local values this write carries, to settle its answer
 

@@ -159,6 +159,7 @@ def run_once(
             ),
             stop=stop,
             progress=progress,
+            run_id=run_id,
         )
         error: str | None = None
         refusal: AccountMismatch | None = None

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import MetaData, create_engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from config.settings import load_settings
-from storage.tables import CONTACTS, contacts_table
+from config.settings import Settings, load_settings
+from storage.tables import DEFAULT_TABLES, contacts_table
 from sync.apis.kinds import Kind
 from sync.apis.registry import ADAPTERS, DEFAULT_API, adapter_named
 from sync.errors import ConfigError
@@ -94,13 +94,13 @@ def test_each_adapter_describes_itself_consistently() -> None:
         assert adapter.writable | adapter.create_only <= set(adapter.columns)
         assert adapter.api_owned == set(adapter.columns) - adapter.writable
         assert adapter.id_type in (int, str)
-        assert adapter.wire_rules().writable == adapter.writable
+        assert adapter.wire_rules(Settings()).writable == adapter.writable
 
 
 def test_the_store_builds_its_contacts_table_from_the_adapters_columns() -> None:
     """`contacts` holds the store's local_id, then the adapter's columns in order, then extra."""
     lev = adapter_named("lev")
-    assert [column.name for column in CONTACTS.columns] == ["local_id", *lev.columns, "extra"]
+    assert [column.name for column in DEFAULT_TABLES.contacts.columns] == ["local_id", *lev.columns, "extra"]
     assert lev.api_owned >= {"id", "owner_account_id", "is_connected", "created_at", "updated_at"}
     assert "id" not in lev.writable and "first_name" in lev.writable
 

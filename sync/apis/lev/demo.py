@@ -77,7 +77,7 @@ def run_demo(workdir: str) -> int:
             )
         _say("5. contacts-sync status")
         with store.read() as tx:
-            click.echo(render_status(load_status(tx, runs=3)))
+            click.echo(render_status(load_status(tx, runs=3, t=store.t)))
         store.close()
         ok = (
             edited.get("title") == "Head of Demo"
