@@ -24,7 +24,7 @@ from storage.status import (
     save_rejections_forgotten,
 )
 from storage.store import Store
-from sync.apis.registry import DEFAULT_API, adapter_named
+from sync.apis.registry import ADAPTERS, DEFAULT_API, adapter_named
 from sync.errors import ConfigError, SyncError
 from sync.logs import configure_logging, masker
 from sync.progress import terminal_progress
@@ -285,46 +285,30 @@ def daemon(
     sys.exit(run_daemon(settings, store, schedule, run_at_start=not no_run_at_start, health_address=health))
 
 
-@cli.command()
-@click.option("--port", type=int, default=8765, show_default=True)
-@click.option("--contacts", type=int, default=500, show_default=True)
-@click.option(
-    "--tier",
-    type=click.Choice(["free", "standard", "enterprise", "unlimited"]),
-    default="unlimited",
-    show_default=True,
+_API_CHOICE = click.Choice(sorted(ADAPTERS))
+
+
+# Every other option belongs to the chosen API's sandbox, --help included: each parses its own.
+@cli.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 )
-@click.option("--latency-ms", type=int, default=0, show_default=True)
-@click.option("--faults", default="", help="Fault plan, e.g. '500@3,drop-after@p0.05,seed=7'.")
-@click.option(
-    "--window-seconds",
-    type=float,
-    default=60.0,
-    show_default=True,
-    help="Rate-limit window (shorten it for tests).",
-)
-@click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--token", default=None, help="Token to accept (default: a new one, printed).")
-@click.option(
-    "--ignore-filters",
-    is_flag=True,
-    help="Ignore filter[...] on GET /contacts, like a server without filters.",
-)
-@click.option("--reject-filters", is_flag=True, help="Answer 400 to filter[...] on GET /contacts.")
-def sandbox(ignore_filters: bool, reject_filters: bool, **options: Any) -> None:
-    """Serve a local Lev contacts API sandbox on loopback until stopped."""
-    if ignore_filters and reject_filters:
-        raise click.UsageError("--ignore-filters and --reject-filters exclude each other")
-    adapter_named(DEFAULT_API).serve_sandbox(
-        **options, filter_mode="ignore" if ignore_filters else "reject" if reject_filters else "apply"
-    )
+@click.option("--api", type=_API_CHOICE, default=DEFAULT_API, show_default=True, help="Which API to serve.")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def sandbox(api: str, args: tuple[str, ...]) -> None:
+    """Serve a local sandbox of a contacts API on loopback until stopped.
+
+    `contacts-sync sandbox [--api NAME] --help` lists that sandbox's options (port,
+    contacts, faults, rate limits...).
+    """
+    sys.exit(adapter_named(api).serve_sandbox(list(args)))
 
 
 @cli.command()
 @click.option("--workdir", default="demo", show_default=True, help="Where the demo's SQLite file goes.")
-def demo(workdir: str) -> None:
+@click.option("--api", type=_API_CHOICE, default=DEFAULT_API, show_default=True, help="Which API to show.")
+def demo(workdir: str, api: str) -> None:
     """Show a two-way sync end to end against the bundled sandbox."""
-    sys.exit(adapter_named(DEFAULT_API).demo(workdir))
+    sys.exit(adapter_named(api).demo(workdir))
 
 
 @cli.command()

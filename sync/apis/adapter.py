@@ -92,7 +92,8 @@ class Adapter:
     rate_budget: Callable[[Settings, AccountIdentity], RateBudget | None]
     wire_rules: Callable[[Settings], WireRules]  # how local values become request bodies
     connect: Callable[[Settings, ClientParts], ClosableRemote]
-    serve_sandbox: Callable[..., None]  # `contacts-sync sandbox`: serve on loopback until stopped
+    # `contacts-sync sandbox --api NAME ARGS...`: parse ARGS, serve on loopback until stopped; exit code.
+    serve_sandbox: Callable[[list[str]], int]
     demo: Callable[[str], int]  # `contacts-sync demo`: the story against the bundled sandbox; exit code
 
     def __post_init__(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sync.apis.adapter import Adapter, ClientParts, CursorPaging
 from sync.apis.kinds import Kind
@@ -53,10 +53,10 @@ def rate_budget(settings: Settings, account: AccountIdentity) -> RateBudget | No
     return budget_from_me(account.details, settings.rate_window_seconds)
 
 
-def serve_sandbox(**options: Any) -> None:
-    from sync.apis.lev.sandbox.server import serve  # the server only when asked for
+def serve_sandbox(argv: list[str]) -> int:
+    from sync.apis.lev.sandbox.__main__ import main  # the server only when asked for
 
-    serve(**options)
+    return main(argv, prog="contacts-sync sandbox --api lev")
 
 
 def demo(workdir: str) -> int:
