@@ -37,7 +37,19 @@ def render_status(report: dict[str, Any]) -> str:
         + (" (after fixing the cause, re-queue with `contacts-sync retry WRITE_ID`)" if rejected else "")
     )
     lines.extend(f"  {rejection_line(r)}" for r in rejected)
+    deletions = report.get("deletions") or []
+    if deletions:
+        lines.append("latest deletions (kept with their last values in the `deletions` table):")
+        lines.extend(f"  {deletion_line(d)}" for d in deletions)
     return "\n".join(lines)
+
+
+def deletion_line(deletion: dict[str, Any]) -> str:
+    where = "at the API (deleted locally)" if deletion["where"] == "api" else "from the table"
+    return (
+        f"{deletion['deleted_at']}  contact {deletion['contact_id']} (local_id {deletion['local_id']}) "
+        f"deleted {where}: {deletion['reason']}"
+    )
 
 
 def daemon_line(daemon: dict[str, Any]) -> str:
@@ -62,6 +74,16 @@ def run_line(run: dict[str, Any]) -> str:
         f"created {counts.get('created', 0)}, updated {counts.get('updated', 0)}, "
         f"conflicts {counts.get('conflicts', 0)}, rejected {counts.get('rejected', 0)}"
     )
+    deleted = [
+        f"{counts[key]} {what}"
+        for key, what in (
+            ("deleted_remote", "deleted at the API"),
+            ("deleted_local", "removed from the table"),
+        )
+        if counts.get(key)
+    ]
+    if deleted:
+        line += f", {', '.join(deleted)}"
     if run["outcome"] == "attention":
         line += (
             f"  waiting for a person: {counts.get('open_conflicts', 0)} open conflict(s), "
