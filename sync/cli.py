@@ -40,8 +40,11 @@ LOG_LEVELS = ["debug", "info", "warning", "error"]
 def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--config", "config_path", metavar="FILE", help="TOML settings file."),
-        click.option("--api", help="Which contacts API the store syncs with: lev (CONTACTS_SYNC_API)."),
-        click.option("--api-url", help="Base URL of the Lev API (CONTACTS_SYNC_API_URL)."),
+        click.option(
+            "--api",
+            help="Which contacts API the store syncs with: lev, companies, sessions (CONTACTS_SYNC_API).",
+        ),
+        click.option("--api-url", help="Base URL of the contacts API (CONTACTS_SYNC_API_URL)."),
         click.option("--database-url", help="SQLAlchemy URL of the store."),
         click.option(
             "--policy",
@@ -84,7 +87,7 @@ def _settings(config_path: str | None, log_level: str = "info", **flags: Any) ->
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="contacts-sync", prog_name="contacts-sync")
 def cli() -> None:
-    """Two-way sync between a local SQL store and the Lev contacts API."""
+    """Two-way sync between a local SQL store and a contacts API (Lev by default)."""
     configure_logging(level="INFO")
 
 
