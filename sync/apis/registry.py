@@ -10,10 +10,11 @@ from types import MappingProxyType
 from typing import Final
 
 from sync.apis.adapter import Adapter
+from sync.apis.companies.adapter import COMPANIES
 from sync.apis.lev.adapter import LEV
 
 DEFAULT_API: Final = "lev"
-ADAPTERS: Final = MappingProxyType({adapter.name: adapter for adapter in (LEV,)})
+ADAPTERS: Final = MappingProxyType({adapter.name: adapter for adapter in (LEV, COMPANIES)})
 
 
 def adapter_named(name: str) -> Adapter:
