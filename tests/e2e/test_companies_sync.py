@@ -196,11 +196,8 @@ def test_remote_creates_edits_and_deletes_reach_the_store(small: CompaniesHarnes
     assert result.counts["deleted_local"] == 1
     history = small.table.execute("SELECT * FROM deletions")
     assert [(h["contact_id"], h["where"]) for h in history] == [(second["id"], "table")]
-    assert (
-        json.loads(history[0]["record"])["email"] == second["email"]
-        if isinstance(history[0]["record"], str)
-        else history[0]["record"]["email"] == second["email"]
-    )
+    record = history[0]["record"]
+    assert (json.loads(record) if isinstance(record, str) else record)["email"] == second["email"]
 
 
 class ShiftingTransport(httpx.BaseTransport):
