@@ -385,7 +385,11 @@ class Engine:
                             tx, row, policy=self.options.policy, gone="api", winner="remote"
                         )
                     self.store.save_contact_forgotten(
-                        tx, row, where="table", reason=f"deleted at {self.adapter.title}", run_id=self.run_id
+                        tx,
+                        row,
+                        where="table",
+                        reason=f"the {self.adapter.title} API deleted it",
+                        run_id=self.run_id,
                     )
                 elif outcome == "recreate":
                     self.store.save_deletion_conflict_settled(
@@ -532,6 +536,8 @@ class Engine:
                 # Sent before, its answer lost with the process that sent it: the contact may
                 # exist already. Without an idempotency key, only a lookup tells.
                 found = self.remote.find_created(request)
+                if found is not None and self._held_by_another_row(found["id"], write.local_id):
+                    found = None  # a twin row's contact, not this create's: send it
                 if found is not None:
                     log.info("sync.write.adopted", local_id=write.local_id, contact_id=found["id"])
                     self._settle(write, found)
@@ -569,6 +575,12 @@ class Engine:
             self._settle(write, answer)
         self._count_pushed()
 
+    def _held_by_another_row(self, contact_id: ContactId, local_id: int) -> bool:
+        with self.store.read() as tx:
+            links = self.store.load_links(tx, [contact_id], [])
+        holder = links.row_of_contact.get(contact_id)
+        return holder is not None and holder != local_id
+
     def _count_pushed(self) -> None:
         with self._counts_lock:
             self._pushed += 1
@@ -581,7 +593,7 @@ class Engine:
             rows = self.store.load_synced_rows(tx, [write.contact_id])
             for row in rows:
                 self.store.save_contact_forgotten(
-                    tx, row, where="api", reason="deleted locally", run_id=self.run_id
+                    tx, row, where="api", reason="its row was deleted locally", run_id=self.run_id
                 )
             self.store.save_write_done(tx, write.write_id)
         with self._counts_lock:
