@@ -1,11 +1,15 @@
 """Client-side pacing: stay inside the API's rate budget instead of collecting 429s.
 
-A sliding-window log per scope (the account, and each endpoint): at most N
-requests in any W seconds. Any fixed window of W seconds lies inside some
-sliding one, so this never exceeds the server's count whichever way it slices
-time. The server counts a request when it arrives, somewhere between our
-sending it and our reading the answer: a request in flight holds its slot for
-as long as it is in flight, however long that is, and is counted from its answer
+A sliding-window log per scope: at most N requests in any W seconds. By
+default a request counts against the account and against its endpoint (Lev's
+tiers); an API whose limits are per group of endpoints names its scopes instead
+(`RateBudget.scoped`: the companies API counts POST /contacts in one scope and
+every other endpoint together in another, with no account-wide ceiling).
+Any fixed window of W seconds lies inside some sliding one, so this never
+exceeds the server's count whichever way it slices time. The server counts a
+request when it arrives, somewhere between our sending it and our reading the
+answer: a request in flight holds its slot for as long as it is in flight,
+however long that is, and is counted from its answer
 once done, so a slow or jittery network can only make us more careful.
 The recent log is saved in the store at the end of a run, so a cron run right
 after the daemon's does not spend the same window twice.
@@ -20,7 +24,7 @@ import bisect
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 ACCOUNT = "*"
@@ -29,13 +33,48 @@ IN_FLIGHT_POLL_SECONDS = 0.05
 
 @dataclass(frozen=True)
 class RateBudget:
-    account_limit: int
+    """How many requests fit in `window_seconds`, per scope.
+
+    `account_limit` None: no account-wide ceiling. `scopes` maps endpoints to a named
+    scope they count in instead of their own, with `other_scope` for every endpoint
+    not listed (None: each unlisted endpoint is its own scope); `scope_limits` gives
+    named scopes their limits, `endpoint_limit` the rest.
+    """
+
+    account_limit: int | None
     endpoint_limit: int
     window_seconds: float
+    scopes: Mapping[str, str] = field(default_factory=dict)
+    other_scope: str | None = None
+    scope_limits: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def scoped(
+        cls, limits: Mapping[str, int], *, scopes: Mapping[str, str], other_scope: str, window_seconds: float
+    ) -> RateBudget:
+        """Limits per named scope only: `scopes` maps endpoints to one, the rest count in `other_scope`."""
+        unknown = ({*scopes.values(), other_scope}) - set(limits)
+        if unknown:
+            raise ValueError(f"scopes without a limit: {sorted(unknown)}")
+        return cls(
+            None,
+            limits[other_scope],
+            window_seconds,
+            scopes=dict(scopes),
+            other_scope=other_scope,
+            scope_limits=dict(limits),
+        )
+
+    def scopes_of(self, endpoint: str) -> tuple[str, ...]:
+        """The scopes a request to `endpoint` counts against."""
+        own = self.scopes.get(endpoint, self.other_scope) or endpoint
+        return (own,) if self.account_limit is None else (ACCOUNT, own)
 
     def limit_of(self, scope: str) -> int:
         # At least one per window: a limit read as 0 (0.5 a minute, say) must not stall forever.
-        return max(1, self.account_limit if scope == ACCOUNT else self.endpoint_limit)
+        if scope == ACCOUNT:
+            return max(1, self.account_limit or 1)
+        return max(1, self.scope_limits.get(scope, self.endpoint_limit))
 
 
 # The published limits per minute (rate-limits page): account-wide, per endpoint.
@@ -106,7 +145,7 @@ class SlidingWindowPacer:
             with self._lock:
                 delay = self._delay(endpoint)
                 if delay <= 0:
-                    for scope in (ACCOUNT, endpoint):
+                    for scope in self._scopes(endpoint):
                         self._in_flight[scope] = self._in_flight.get(scope, 0) + 1
                     return
             self.waited_seconds += delay
@@ -116,20 +155,18 @@ class SlidingWindowPacer:
         """A request let through by `wait` is over (answer or error): count it from now."""
         with self._lock:
             now = self._clock()
-            for scope in (ACCOUNT, endpoint):
+            for scope in self._scopes(endpoint):
                 self._in_flight[scope] = max(0, self._in_flight.get(scope, 0) - 1)
                 bisect.insort(self._log.setdefault(scope, []), now)
 
     def _delay(self, endpoint: str) -> float:
         now = self._clock()
-        delay = max(
-            self._blocked_until.get(endpoint, 0.0) - now,
-            self._blocked_until.get(ACCOUNT, 0.0) - now,
-        )
+        scopes = self._scopes(endpoint)
+        delay = max(self._blocked_until.get(scope, 0.0) - now for scope in {ACCOUNT, endpoint, *scopes})
         if self.budget is None:
             return delay
         span = self.budget.window_seconds + self._margin
-        for scope in (ACCOUNT, endpoint):
+        for scope in scopes:
             log = self._log.setdefault(scope, [])
             del log[: bisect.bisect_right(log, now - span)]
             in_flight = self._in_flight.get(scope, 0)
@@ -147,13 +184,19 @@ class SlidingWindowPacer:
         with self._lock:
             self._recent_429s += 1
             until = self._clock() + (retry_after if retry_after is not None else 1.0)
-            self._blocked_until[endpoint] = max(self._blocked_until.get(endpoint, 0.0), until)
+            # The endpoint, and the scope it shares with others (their limit is one count).
+            for scope in {endpoint, *self._scopes(endpoint)} - {ACCOUNT}:
+                self._blocked_until[scope] = max(self._blocked_until.get(scope, 0.0), until)
             if self._recent_429s >= 2:  # the account-wide ceiling, not just this endpoint's
                 self._blocked_until[ACCOUNT] = max(self._blocked_until.get(ACCOUNT, 0.0), until)
 
     def succeeded(self) -> None:
         with self._lock:
             self._recent_429s = 0
+
+    def _scopes(self, endpoint: str) -> tuple[str, ...]:
+        # Without a budget: counted per account and endpoint, for a budget learned later.
+        return (ACCOUNT, endpoint) if self.budget is None else self.budget.scopes_of(endpoint)
 
     def snapshot(self) -> dict[str, Any]:
         """The recent requests, for the next run (another process) to respect."""
