@@ -39,6 +39,8 @@ import httpx
 from sync.errors import Interrupted
 
 SLICE_SECONDS = 0.25  # the longest a stop or an expired deadline goes unnoticed
+# The key of `response.extensions` holding a callable that restarts the body's deadline.
+RENEW_DEADLINE = "contacts_sync.renew_deadline"
 T = TypeVar("T")
 
 
@@ -97,7 +99,11 @@ class DeadlineTransport(httpx.BaseTransport):
             response = self._inner.handle_request(request)
         # httpx reads the body after this returns: the same deadline covers it.
         assert isinstance(response.stream, httpx.SyncByteStream)
-        response.stream = _BodyWithin(deadline, response.stream)
+        body = _BodyWithin(deadline, response.stream)
+        response.stream = body
+        # An answer read at its reader's pace (a long list handed out a page at a time) may
+        # give each page a deadline of its own: the reader calls this before each page.
+        response.extensions[RENEW_DEADLINE] = body.renew
         return response
 
     def close(self) -> None:
@@ -108,6 +114,10 @@ class _BodyWithin(httpx.SyncByteStream):
     def __init__(self, deadline: Deadline, stream: httpx.SyncByteStream) -> None:
         self._deadline = deadline
         self._stream = stream
+
+    def renew(self) -> None:
+        """The rest of the body gets the request's full time again, from now."""
+        self._deadline = Deadline.starting_now(self._deadline.seconds, self._deadline.stop)
 
     def __iter__(self) -> Iterator[bytes]:
         chunks = iter(self._stream)
