@@ -11,9 +11,10 @@ from typing import Final
 
 from sync.apis.adapter import Adapter
 from sync.apis.lev.adapter import LEV
+from sync.apis.sessions.adapter import SESSIONS
 
 DEFAULT_API: Final = "lev"
-ADAPTERS: Final = MappingProxyType({adapter.name: adapter for adapter in (LEV,)})
+ADAPTERS: Final = MappingProxyType({adapter.name: adapter for adapter in (LEV, SESSIONS)})
 
 
 def adapter_named(name: str) -> Adapter:

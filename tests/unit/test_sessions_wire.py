@@ -279,9 +279,7 @@ def test_the_sent_email_is_read_back_from_the_stored_body() -> None:
 def error(status: int, raw: bytes = b"", *, method: str = "GET", content_type: str = "application/json",
           retry_after: str | None = None) -> Exception:  # fmt: skip
     what = f"{method} /contacts"
-    return error_for(
-        status, raw, what=what, method=method, content_type=content_type, retry_after=retry_after
-    )
+    return error_for(status, raw, what=what, content_type=content_type, retry_after_header=retry_after)
 
 
 def test_401_is_the_one_line_session_expired_message() -> None:
@@ -303,7 +301,6 @@ def test_403_on_a_create_is_a_rejection_naming_the_roles() -> None:
         "POST /contacts answered 403: Forbidden; the session's user may not create contacts: "
         "their role must be consultant or admin"
     )
-    assert isinstance(error(403), AuthError)
 
 
 @pytest.mark.parametrize(
@@ -385,7 +382,7 @@ def test_duplicate_email_refusals_are_recognised_in_each_variant(
 
 def test_a_redirect_is_not_followed_and_says_why() -> None:
     failure = error_for(
-        302, b"", what="GET /contacts", method="GET", content_type="", retry_after=None,
+        302, b"", what="GET /contacts", content_type="", retry_after_header=None,
         location="https://user:pw@app.example/login?next=/contacts",
     )  # fmt: skip
     assert type(failure) is FatalError

@@ -262,12 +262,17 @@ def error_for(
     raw: bytes,
     *,
     what: str,
-    method: str,
     content_type: str,
-    retry_after: str | None,
+    retry_after_header: str | None,
     location: str | None = None,
+    path: str | None = None,
 ) -> SyncError:
-    """Translate an unsuccessful answer into the product's exception for it."""
+    """Translate an unsuccessful answer into the product's exception for it.
+
+    A 403 is read as a create's (a rejection of that one write, naming the roles that
+    may create); the client turns a read's 403 into an AuthError.
+    """
+    retry_after = retry_after_header
     if 300 <= status < 400:
         return FatalError(_redirect_message(status, what=what, location=location))
     quoted = quoted_error(raw, content_type)
@@ -276,9 +281,7 @@ def error_for(
         # One line a person can act on: the cookie's session is over, not a wrong setting.
         return AuthError(f"{what} answered 401: {SESSION_EXPIRED}")
     if status == 403:
-        if method == "POST":
-            return RequestRejected(f"{said}; {ROLE_NEEDED}", status=403, request_id=None)
-        return AuthError(f"{said}; the session's user may not read contacts: sign in as another user")
+        return RequestRejected(f"{said}; {ROLE_NEEDED}", status=403, request_id=None)
     if status == 429:
         return RateLimited(said, retry_after=retry_after_seconds(retry_after))
     if status >= 500:
