@@ -252,7 +252,7 @@ def serve(
 ) -> None:
     """Run a sessions sandbox in the foreground until SIGINT/SIGTERM (or ``stop`` is set).
 
-    Prints ``CONTACTS_SYNC_API_URL=...``, ``CONTACTS_SYNC_API_SESSION_COOKIE=...``
+    Prints ``CONTACTS_SYNC_API_URL=...``, ``CONTACTS_SYNC_SESSION_COOKIE=...``
     (the ``connect.sid`` value) and ``CONTACTS_SYNC_SANDBOX_ADMIN_URL=...`` on
     start, one line each, so a shell can ``eval`` or a test can parse them.
     Raises ``ValueError`` or ``FaultSpecError`` for a bad option, before serving.
@@ -274,7 +274,7 @@ def serve(
     stream = out or sys.stdout
     with SessionsSandboxServer(state, host=host, port=port) as server:
         print(f"CONTACTS_SYNC_API_URL={server.base_url}", file=stream, flush=True)
-        print(f"CONTACTS_SYNC_API_SESSION_COOKIE={server.cookie}", file=stream, flush=True)
+        print(f"CONTACTS_SYNC_SESSION_COOKIE={server.cookie}", file=stream, flush=True)
         print(f"CONTACTS_SYNC_SANDBOX_ADMIN_URL={server.admin_url}", file=stream, flush=True)
         restore = _stop_on_signals(stop_event)
         try:
