@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from array import array
 from collections.abc import Iterable, Iterator
 from secrets import token_hex
 from typing import Any
@@ -48,7 +49,6 @@ from sync.errors import (
     RequestRejected,
     ServerUnavailable,
 )
-from sync.paging import IdSet
 from sync.plan import ContactId, PreparedWrite
 from sync.redaction import spellings
 from sync.remote import AccountIdentity, Page, RequestStats
@@ -74,7 +74,9 @@ class _Walk:
     def __init__(self, token_prefix: str) -> None:
         self.token_prefix = token_prefix
         self.chunks = 0  # handed out so far
-        self.handed_out = IdSet()  # ids handed out, skipped if the answer must be read again
+        # Ids handed out, 8 bytes each: only an answer read again needs them as a set.
+        self.handed_out = array("q")
+        self.skipped: set[int] = set()  # while an answer is read again: the ids to skip
         self.response: httpx.Response | None = None
         self.stream: ArrayStream | None = None
 
@@ -176,6 +178,7 @@ class SessionsClient:
         if walk.stream is None:
             walk.response = self._open_list(what)
             walk.stream = ArrayStream(self._masked(walk.response), what=what)
+            walk.skipped = set(walk.handed_out)  # empty unless the answer broke off earlier
         stream, renew = walk.stream, walk.response.extensions.get(RENEW_DEADLINE) if walk.response else None
         if callable(renew):
             renew()  # the engine stored the last chunk meanwhile: that time is not the server's
@@ -186,15 +189,13 @@ class SessionsClient:
                     first = stream.taken + 1
                     for number, item in enumerate(stream.take(self._chunk - len(chunk)), start=first):
                         contact = contact_from_wire(item, what=what, number=number)
-                        if contact["id"] not in walk.handed_out:
+                        if contact["id"] not in walk.skipped:
                             chunk.append(contact)
         except BaseException:
             walk.drop()  # read again from its start on the next attempt
             raise
-        for contact in chunk:
-            if not walk.handed_out.add(contact["id"]):
-                walk.drop()
-                raise InvalidResponse(f"{what}: contact {contact['id']} is listed twice")
+        # A contact listed twice is the engine's to find (it checks every page against the walk).
+        walk.handed_out.extend(contact["id"] for contact in chunk)
         return chunk
 
     def _open_list(self, what: str) -> httpx.Response:
