@@ -46,6 +46,13 @@ class _HTTPServer(ThreadingHTTPServer):
         self.sockets_lock = threading.Lock()
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that closes a list answer once it has read enough (a lookup that found its
+        # contact, a session check) resets the connection: that is no server error to print.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
