@@ -177,7 +177,7 @@ class SessionsClient:
         """
         if walk.stream is None:
             walk.response = self._open_list(what)
-            walk.stream = ArrayStream(self._masked(walk.response), what=what)
+            walk.stream = ArrayStream(self._masked(walk.response), what=LIST)
             walk.skipped = set(walk.handed_out)  # empty unless the answer broke off earlier
         stream, renew = walk.stream, walk.response.extensions.get(RENEW_DEADLINE) if walk.response else None
         if callable(renew):

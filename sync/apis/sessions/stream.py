@@ -40,6 +40,7 @@ class ArrayStream:
         self._ended = False  # has the byte source ended and the parser confirmed the array whole?
         self.taken = 0  # elements handed out so far
         self._last: Any = None  # the last element handed out, to name where a fault is
+        self._fault: InvalidResponse | None = None  # raised once the elements before it are out
 
     @property
     def finished(self) -> bool:
@@ -47,9 +48,15 @@ class ArrayStream:
         return self._ended and not self._ready
 
     def take(self, limit: int) -> list[Any]:
-        """Up to `limit` more elements, fewer only at the end of the array; [] once finished."""
-        while len(self._ready) < limit and not self._ended:
+        """Up to `limit` more elements, fewer only at the end of the array; [] once finished.
+
+        A fault is raised by the batch that would hold the broken element, however
+        many elements before it arrived in the same network read.
+        """
+        while len(self._ready) < limit and not self._ended and self._fault is None:
             self._read_more()
+        if self._fault is not None and len(self._ready) < limit:
+            raise self._fault
         batch = [self._ready.popleft() for _ in range(min(limit, len(self._ready)))]
         self.taken += len(batch)
         if batch:
@@ -75,9 +82,10 @@ class ArrayStream:
             self._parser.send(chunk)
         except ijson.JSONError as exc:
             self._collect()  # the elements before the fault, to name where it is
-            raise InvalidResponse(
+            self._fault = InvalidResponse(
                 f"{self._what}: element {self._position()} of the list is not valid JSON ({_first_line(exc)})"
-            ) from None
+            )
+            return
         self._collect()
 
     def _end(self) -> None:
