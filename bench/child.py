@@ -160,10 +160,11 @@ class _PlanOnlyRemote:
     """The engine's remote for `plan()` alone: only the wire rules are used."""
 
     def __init__(self) -> None:
+        from config.settings import Settings
         from sync.apis.registry import DEFAULT_API, adapter_named
         from sync.remote import RequestStats
 
-        self.rules = adapter_named(DEFAULT_API).wire_rules()
+        self.rules = adapter_named(DEFAULT_API).wire_rules(Settings())
         self.stats = RequestStats()
 
     def fetch_page(self, cursor: str | None) -> Any:

@@ -129,9 +129,8 @@ def sync(config_path: str | None, dry_run: bool, wait_seconds: float, **flags: A
 def _print_dry_run(settings: Settings, store: Store) -> int:
     from sync.dry_run import preview_run
 
-    preview = preview_run(
-        store, conflict_policy=settings.conflict_policy, rules=adapter_named(settings.api).wire_rules()
-    )
+    rules = adapter_named(settings.api).wire_rules(settings)
+    preview = preview_run(store, conflict_policy=settings.conflict_policy, rules=rules)
     for line in preview.lines:
         click.echo(line)
     return EXIT_ATTENTION if preview.needs_attention else EXIT_OK

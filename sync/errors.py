@@ -14,7 +14,9 @@
     │   ├── ServerUnavailable      5xx, HTML from a proxy
     │   └── NetworkError           timeouts, refused or dropped connections
     ├── RequestRejected            the server refused one request (400/404/409/422): record it,
-    │                              go on with the others
+    │   │                          go on with the others
+    │   ├── ContactGone            404 to a PATCH: the contact was deleted at the API
+    │   └── PageTooLarge           422 on a list's `limit`: ask smaller pages
     ├── Interrupted                a shutdown signal stopped the run between two steps
     └── LockHeld                   another sync holds the store's lock (exit 75)
 
@@ -95,6 +97,19 @@ class RequestRejected(SyncError):
         super().__init__(message)
         self.status = status
         self.request_id = request_id
+
+
+class ContactGone(RequestRejected):
+    """A write named a contact the API no longer has (404 to a PATCH): deleted there."""
+
+
+class PageTooLarge(RequestRejected):
+    """The API refused the page size asked for (a 422 on `limit`); `limit_max` is the
+    largest it said it takes, when it said."""
+
+    def __init__(self, message: str, *, limit_max: int | None, request_id: str | None = None) -> None:
+        super().__init__(message, status=422, request_id=request_id)
+        self.limit_max = limit_max
 
 
 class Interrupted(SyncError):

@@ -3,7 +3,7 @@
 An API is a folder under `sync/apis/` (client, wire rules, fields, sandbox) and
 one `Adapter` value registered in `sync.apis.registry`. Everything above the
 adapters reads capabilities from that value, never from the API's name: a store
-builds its `contacts` table from `columns`, the planner asks `wire_rules()`,
+builds its `contacts` table from `columns`, the planner asks `wire_rules(settings)`,
 the run gets its client from `connect`.
 """
 
@@ -90,7 +90,7 @@ class Adapter:
     check_settings: Callable[[Settings], None]
     # The request budget to pace to, from the settings and what identified the account.
     rate_budget: Callable[[Settings, AccountIdentity], RateBudget | None]
-    wire_rules: Callable[[], WireRules]
+    wire_rules: Callable[[Settings], WireRules]  # how local values become request bodies
     connect: Callable[[Settings, ClientParts], ClosableRemote]
     serve_sandbox: Callable[..., None]  # `contacts-sync sandbox`: serve on loopback until stopped
     demo: Callable[[str], int]  # `contacts-sync demo`: the story against the bundled sandbox; exit code

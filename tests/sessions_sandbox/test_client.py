@@ -12,7 +12,7 @@ from urllib.parse import unquote
 import pytest
 from structlog.testing import capture_logs
 
-from config.settings import load_settings
+from config.settings import Settings, load_settings
 from sync.apis.adapter import ClientParts
 from sync.apis.registry import adapter_named
 from sync.apis.sessions.client import SessionsClient
@@ -73,7 +73,7 @@ def list_requests(state: SessionsState) -> int:
 
 
 def create_body(**fields: Any) -> PreparedWrite:
-    rules = SESSIONS.wire_rules()
+    rules = SESSIONS.wire_rules(Settings())
     row = {"full_name": "Pat Doe", "email": "pat.doe@example.net", "type": "client", **fields}
     prepared = rules.prepare_create(row)
     assert isinstance(prepared, PreparedWrite)

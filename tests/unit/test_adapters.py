@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import MetaData, create_engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from config.settings import load_settings
+from config.settings import Settings, load_settings
 from storage.tables import CONTACTS, contacts_table
 from sync.apis.kinds import Kind
 from sync.apis.registry import ADAPTERS, DEFAULT_API, adapter_named
@@ -94,7 +94,7 @@ def test_each_adapter_describes_itself_consistently() -> None:
         assert adapter.writable | adapter.create_only <= set(adapter.columns)
         assert adapter.api_owned == set(adapter.columns) - adapter.writable
         assert adapter.id_type in (int, str)
-        assert adapter.wire_rules().writable == adapter.writable
+        assert adapter.wire_rules(Settings()).writable == adapter.writable
 
 
 def test_the_store_builds_its_contacts_table_from_the_adapters_columns() -> None:

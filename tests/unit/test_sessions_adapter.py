@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from config.settings import DEFAULT_API_URL, load_settings
+from config.settings import DEFAULT_API_URL, Settings, load_settings
 from sync.apis.adapter import WholeList
 from sync.apis.kinds import Kind
 from sync.apis.registry import adapter_named
@@ -73,7 +73,7 @@ def test_the_cookie_is_never_in_the_settings_text() -> None:
 
 
 def test_the_wire_rules_are_the_adapters() -> None:
-    rules = SESSIONS.wire_rules()
+    rules = SESSIONS.wire_rules(Settings())
     assert rules.writable == SESSIONS.writable
 
 
