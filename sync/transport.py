@@ -12,6 +12,8 @@ between two slices it checks the request's deadline and the run's stop event.
 
 The deadline travels in a context variable: httpx sends a request and reads
 its answer in the caller's thread, and each thread has a context of its own.
+An answer read at its reader's pace (a long list handed out a page at a time)
+may restart its deadline before each page: `response.extensions[RENEW_DEADLINE]`.
 A stop raises `Interrupted`, an expired deadline `RequestDeadlineExceeded`;
 both pass through httpx untouched and the client names the request in its
 message. Socket failures stay httpcore's exceptions, which httpx translates.
