@@ -12,6 +12,8 @@ between two slices it checks the request's deadline and the run's stop event.
 
 The deadline travels in a context variable: httpx sends a request and reads
 its answer in the caller's thread, and each thread has a context of its own.
+An answer read at its reader's pace (a long list handed out a page at a time)
+may restart its deadline before each page: `response.extensions[RENEW_DEADLINE]`.
 A stop raises `Interrupted`, an expired deadline `RequestDeadlineExceeded`;
 both pass through httpx untouched and the client names the request in its
 message. Socket failures stay httpcore's exceptions, which httpx translates.
@@ -39,6 +41,8 @@ import httpx
 from sync.errors import Interrupted
 
 SLICE_SECONDS = 0.25  # the longest a stop or an expired deadline goes unnoticed
+# The key of `response.extensions` holding a callable that restarts the body's deadline.
+RENEW_DEADLINE = "contacts_sync.renew_deadline"
 T = TypeVar("T")
 
 
@@ -97,7 +101,11 @@ class DeadlineTransport(httpx.BaseTransport):
             response = self._inner.handle_request(request)
         # httpx reads the body after this returns: the same deadline covers it.
         assert isinstance(response.stream, httpx.SyncByteStream)
-        response.stream = _BodyWithin(deadline, response.stream)
+        body = _BodyWithin(deadline, response.stream)
+        response.stream = body
+        # An answer read at its reader's pace (a long list handed out a page at a time) may
+        # give each page a deadline of its own: the reader calls this before each page.
+        response.extensions[RENEW_DEADLINE] = body.renew
         return response
 
     def close(self) -> None:
@@ -108,6 +116,10 @@ class _BodyWithin(httpx.SyncByteStream):
     def __init__(self, deadline: Deadline, stream: httpx.SyncByteStream) -> None:
         self._deadline = deadline
         self._stream = stream
+
+    def renew(self) -> None:
+        """The rest of the body gets the request's full time again, from now."""
+        self._deadline = Deadline.starting_now(self._deadline.seconds, self._deadline.stop)
 
     def __iter__(self) -> Iterator[bytes]:
         chunks = iter(self._stream)
