@@ -119,8 +119,11 @@ class Store:
         # Whether the API itself says a contact is connected (Lev's is_connected), or the
         # flag is the store's own (set when a contact leaves the list).
         self._flag_from_api = adapter.flag_column in adapter.fields
+        self._active_field = adapter.active_field
 
     def _connected(self, base: dict[str, Any]) -> bool:
+        if self._active_field is not None and base.get(self._active_field) is False:
+            return False
         if self._flag_column is None:
             return True
         if self._flag_from_api:
@@ -381,6 +384,10 @@ class Store:
                     continue
             status = "open" if conflict.winner == "held" else "settled"
             tx.execute(insert(self.t.conflicts).values(**values, status=status, created_at=now()))
+
+    def load_connected_count(self, tx: Connection) -> int:
+        query = select(func.count()).select_from(self.t.state).where(self.t.state.c.connected)
+        return int(tx.execute(query).scalar_one())
 
     def load_connected(self, tx: Connection) -> Iterator[ContactId]:
         """The id of every contact last seen connected."""

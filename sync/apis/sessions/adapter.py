@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from sync.apis import http as shared
@@ -94,10 +94,10 @@ def rate_budget(settings: Settings, account: AccountIdentity) -> RateBudget | No
     return None
 
 
-def serve_sandbox(**options: Any) -> None:
-    from sync.apis.sessions.sandbox.server import serve  # the server only when asked for
+def serve_sandbox(argv: list[str]) -> int:
+    from sync.apis.sessions.sandbox.__main__ import main  # the server only when asked for
 
-    serve(**options)
+    return main(argv)
 
 
 def demo(workdir: str) -> int:
@@ -127,4 +127,5 @@ SESSIONS = Adapter(
     connect=connect,
     serve_sandbox=serve_sandbox,
     demo=demo,
+    active_field="is_active",
 )
