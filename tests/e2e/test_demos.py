@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 
-@pytest.mark.parametrize("api", ["lev", "companies"])
+@pytest.mark.parametrize("api", ["lev", "companies", "sessions"])
 def test_the_demo_completes(api: str, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "sync.cli", "demo", "--api", api, "--workdir", str(tmp_path)],

@@ -101,7 +101,9 @@ def serve_sandbox(argv: list[str]) -> int:
 
 
 def demo(workdir: str) -> int:
-    raise NotImplementedError("the session-contacts demo is not written yet")
+    from sync.apis.sessions.demo import run_demo  # imports the runner, which imports the registry
+
+    return run_demo(workdir)
 
 
 SESSIONS = Adapter(
