@@ -41,6 +41,33 @@ def memory() -> dict[str, float]:
     return figures
 
 
+def sync_child() -> dict[str, Any]:
+    """A whole first sync (`--sync`): the list walked, merged and stored in a fresh SQLite file."""
+    from config.settings import load_settings
+    from storage.store import Store
+    from sync.logs import configure_logging
+    from sync.runner import run_once
+
+    configure_logging(level="ERROR")
+    settings, _ = load_settings()
+    store = Store.open(settings.database_url, settings.api)
+    before = memory()
+    started = time.monotonic()
+    result = run_once(settings, store=store)
+    store.close()
+    if result.outcome != "ok":
+        raise RuntimeError(f"the sync ended {result.outcome}: {result.error}")
+    return {
+        "contacts": result.counts["pulled"],
+        "pages": result.counts["requests"],
+        "seconds": round(time.monotonic() - started, 2),
+        "before_walk": before,
+        "after_walk": memory(),
+        "requests": result.counts["requests"],
+        "kept_sample": True,
+    }
+
+
 def child() -> dict[str, Any]:
     """Walk the whole list once through the real client; what it took."""
     import random
@@ -107,7 +134,7 @@ def start_sandbox(contacts: int, workdir: Path) -> tuple[subprocess.Popen[bytes]
     raise RuntimeError(f"the sandbox with {contacts} contacts did not start within 300 s")
 
 
-def measure(contacts: int, workdir: Path) -> dict[str, Any]:
+def measure(contacts: int, workdir: Path, *, whole_sync: bool = False) -> dict[str, Any]:
     proc, url, cookie = start_sandbox(contacts, workdir)
     try:
         environ = {
@@ -117,10 +144,10 @@ def measure(contacts: int, workdir: Path) -> dict[str, Any]:
             "CONTACTS_SYNC_API_URL": url,
             "CONTACTS_SYNC_SESSION_COOKIE": cookie,
             "CONTACTS_SYNC_TIMEOUT_SECONDS": "120",
-            "CONTACTS_SYNC_DATABASE_URL": f"sqlite:///{workdir / 'unused.db'}",
+            "CONTACTS_SYNC_DATABASE_URL": f"sqlite:///{workdir / f'store-{contacts}.db'}",
         }
-        done = subprocess.run(
-            [sys.executable, "-m", "bench.sessions_memory", "--child"],
+        done = subprocess.run(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "bench.sessions_memory", "--child", *(["--sync"] if whole_sync else [])],
             cwd=REPO,
             env=environ,
             capture_output=True,
@@ -142,14 +169,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sessions_memory", description=__doc__)
     parser.add_argument("--sizes", default="20000,200000")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--sync",
+        action="store_true",
+        help="measure a whole first sync into SQLite, not the client's walk alone",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(child()))
+        print(json.dumps(sync_child() if args.sync else child()))
         return 0
     sizes = [int(size) for size in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="sessions-memory-") as tmp:
-        results = {size: measure(size, Path(tmp)) for size in sizes}
+        results = {size: measure(size, Path(tmp), whole_sync=args.sync) for size in sizes}
     small, large = results[min(sizes)], results[max(sizes)]
     peak_small = small["after_walk"]["vm_hwm_mb"]
     peak_large = large["after_walk"]["vm_hwm_mb"]
