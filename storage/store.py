@@ -499,9 +499,9 @@ class Store:
         tx.execute(delete(self.t.writes).where(self.t.writes.c.local_id == row.local_id))
         tx.execute(update(self.t.contacts).where(self.t.contacts.c.local_id == row.local_id).values(id=None))
 
-    def save_deletion_held(self, tx: Connection, row: SyncedRow, *, policy: str, gone: str) -> None:
+    def save_deletion_held(self, tx: Connection, row: SyncedRow, *, policy: str, gone: str) -> bool:
         """Leave an edit-against-delete conflict open for a person; the contact is not looked
-        for again (not connected) until it is settled."""
+        for again (not connected) until it is settled. False when it was open already."""
         tx.execute(
             update(self.t.state).where(self.t.state.c.contact_id == row.contact_id).values(connected=False)
         )
@@ -517,21 +517,23 @@ class Store:
                 self.t.conflicts.c.status == "open",
             )
         ).first()
-        if exists is None:
-            tx.execute(
-                insert(self.t.conflicts).values(
-                    local_id=row.local_id,
-                    contact_id=row.contact_id,
-                    field=DELETED,
-                    base_value=None,
-                    local_value="kept" if gone == "api" else "deleted",
-                    remote_value="deleted" if gone == "api" else "edited",
-                    policy=policy,
-                    winner="held",
-                    status="open",
-                    created_at=now(),
-                )
+        if exists is not None:
+            return False
+        tx.execute(
+            insert(self.t.conflicts).values(
+                local_id=row.local_id,
+                contact_id=row.contact_id,
+                field=DELETED,
+                base_value=None,
+                local_value="kept" if gone == "api" else "deleted",
+                remote_value="deleted" if gone == "api" else "edited",
+                policy=policy,
+                winner="held",
+                status="open",
+                created_at=now(),
             )
+        )
+        return True
 
     def save_deletion_conflict_settled(
         self, tx: Connection, row: SyncedRow, *, policy: str, gone: str, winner: str

@@ -355,7 +355,8 @@ class Engine:
             return False
         row = SyncedRow(contact["id"], base.local_id, base.fields, None, True, False)
         if outcome == "hold":
-            self.store.save_deletion_held(tx, row, policy=self.options.policy, gone="table")
+            if not self.store.save_deletion_held(tx, row, policy=self.options.policy, gone="table"):
+                return False  # held since an earlier run: nothing new
             self.counts.conflicts += 1
             log.info(
                 "sync.conflict",
@@ -577,13 +578,15 @@ class Engine:
     def _push_one(self, write: SavedWrite) -> None:
         request = PreparedWrite(write.method, write.path, write.body)
         looked_up = self.adapter.retry_safety == "lookup" and write.method == "POST"
+
+        def taken(contact_id: ContactId) -> bool:  # a twin row's contact, made before: not ours
+            return self._held_by_another_row(contact_id, write.local_id)
+
         try:
             if looked_up and write.attempted:
                 # Sent before, its answer lost with the process that sent it: the contact may
                 # exist already. Without an idempotency key, only a lookup tells.
-                found = self.remote.find_created(request)
-                if found is not None and self._held_by_another_row(found["id"], write.local_id):
-                    found = None  # a twin row's contact, not this create's: send it
+                found = self.remote.find_created(request, taken=taken)
                 if found is not None:
                     log.info("sync.write.adopted", local_id=write.local_id, contact_id=found["id"])
                     self._settle(write, found)
@@ -592,7 +595,7 @@ class Engine:
             if looked_up:
                 with self.store.write() as tx:
                     self.store.save_write_attempted(tx, write.write_id)
-            answer = self.remote.send_write(request, write.idempotency_key)
+            answer = self.remote.send_write(request, write.idempotency_key, taken=taken)
         except ContactGone:
             assert write.contact_id is not None  # only a write naming a contact meets one gone
             log.info("sync.write.contact_gone", local_id=write.local_id, contact_id=write.contact_id)

@@ -86,7 +86,3 @@ def test_the_account_words_and_identity_say_what_a_store_is_bound_to() -> None:
     assert identity.base_url == identity.account_id == normalised_base_url("https://app.example.com/api")
     assert identity.account_name == "the contacts app at app.example.com"
 
-
-def test_the_demo_is_left_to_the_lead() -> None:
-    with pytest.raises(NotImplementedError):
-        SESSIONS.demo("unused")

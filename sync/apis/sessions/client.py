@@ -51,7 +51,7 @@ from sync.errors import (
 )
 from sync.plan import ContactId, PreparedWrite
 from sync.redaction import spellings
-from sync.remote import AccountIdentity, Page, RequestStats
+from sync.remote import AccountIdentity, Page, RequestStats, Taken
 from sync.transport import RENEW_DEADLINE
 
 log = structlog.get_logger("sync.http")
@@ -225,7 +225,9 @@ class SessionsClient:
             "are flagged, never looked up one by one"
         )
 
-    def find_created(self, request: PreparedWrite) -> dict[str, Any] | None:
+    def find_created(
+        self, request: PreparedWrite, *, taken: Taken = lambda contact_id: False
+    ) -> dict[str, Any] | None:
         """The listed contact with the create's email, or None: emails are unique at this API."""
         email = sent_email(request)
         found: dict[str, Any] | None = self._shell.with_retries(lambda: self._find(email))
@@ -250,7 +252,9 @@ class SessionsClient:
 
     # --- writes -----------------------------------------------------------------------
 
-    def send_write(self, request: PreparedWrite, idempotency_key: str) -> dict[str, Any]:
+    def send_write(
+        self, request: PreparedWrite, idempotency_key: str, *, taken: Taken = lambda contact_id: False
+    ) -> dict[str, Any]:
         """POST one create, never twice: an unknown outcome is looked up before a resend.
 
         The key is ignored (this API has none). A duplicate-email refusal is the
