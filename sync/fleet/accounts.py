@@ -51,8 +51,10 @@ def settings_for(
     """One account's Settings: its values, its secrets, its schema; `flags` (the command line) win."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = dict(account.settings)
+    given = {k for k, v in (flags or {}).items() if v is not None}
     for ref in account.secrets:
-        values[ref.setting] = read_secret(ref, account.name, environ)
+        if ref.setting not in given:
+            values[ref.setting] = read_secret(ref, account.name, environ)
     values["database_url"] = account_database_url(fleet.database_url, account.schema)
     values.update({k: v for k, v in (flags or {}).items() if v is not None})
     try:
