@@ -53,6 +53,13 @@ class _HTTPServer(ThreadingHTTPServer):
         self.sockets_lock = threading.Lock()
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
+        # A client killed mid-connection (the fleet's SIGKILL tests) is normal, not a traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            logger.debug("sandbox.connection.reset client=%s", client_address)
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
