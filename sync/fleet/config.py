@@ -94,7 +94,15 @@ class FleetSchedule:
         return following
 
     def described(self) -> str:
-        return f"cron {self.cron!r} (UTC)" if self.cron else f"every {self.every}"
+        if self.cron:
+            return f"cron {self.cron!r} (UTC)"
+        assert self.every is not None
+        seconds, parts = int(self.every.total_seconds()), []
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+            if seconds >= size:
+                parts.append(f"{seconds // size}{unit}")
+                seconds %= size
+        return "every " + "".join(parts)
 
 
 @dataclass(frozen=True)
@@ -204,7 +212,7 @@ def parsed_fleet_config(data: Mapping[str, Any], *, path: str, environ: Mapping[
             continue
         if account.schema in schemas:
             owner = schemas[account.schema]
-            problems.append(f"{label}: schema {account.schema!r} is already account {owner!r}'s")
+            problems.append(f"{label}: schema {account.schema!r} is already used by account {owner!r}")
         schemas[account.schema] = name
         accounts[name] = account
 
