@@ -84,7 +84,8 @@ async def _stall_and_recover(fleet: FleetConfig) -> tuple[int, list[tuple[object
             await db.execute("UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour'")
             # A newer job of beta waits already: beta's stalled one must not come back beside it.
             await db.execute(
-                "UPDATE contacts_sync_fleet SET next_run_at = now() - interval '1 minute' WHERE account = 'beta'"
+                "UPDATE contacts_sync_fleet SET next_run_at = now() - interval '1 minute' "
+                "WHERE account = 'beta'"
             )
         await defer_due(app, fleet)
         requeued = await requeue_stalled(app, seconds_since_heartbeat=30)
