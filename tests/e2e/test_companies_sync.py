@@ -143,7 +143,11 @@ def test_sql_edit_insert_and_delete_reach_the_api_with_one_request_each(small: C
     result = small.sync()
 
     assert result.outcome == "ok", result.error
-    writes = [(e.method, e.path.split("?")[0], e.body) for e in small.sandbox.state.request_log() if e.method != "GET"]
+    writes = [
+        (e.method, e.path.split("?")[0], e.body)
+        for e in small.sandbox.state.request_log()
+        if e.method != "GET"
+    ]
     assert sorted(method for method, _, _ in writes) == ["DELETE", "PATCH", "POST"]
     patch = next(w for w in writes if w[0] == "PATCH")
     assert patch[1] == f"/contacts/{edited['id']}"
@@ -181,9 +185,11 @@ def test_remote_creates_edits_and_deletes_reach_the_store(small: CompaniesHarnes
     assert result.counts["deleted_local"] == 1
     history = small.table.execute("SELECT * FROM deletions")
     assert [(h["contact_id"], h["where"]) for h in history] == [(second["id"], "table")]
-    assert json.loads(history[0]["record"])["email"] == second["email"] if isinstance(
-        history[0]["record"], str
-    ) else history[0]["record"]["email"] == second["email"]
+    assert (
+        json.loads(history[0]["record"])["email"] == second["email"]
+        if isinstance(history[0]["record"], str)
+        else history[0]["record"]["email"] == second["email"]
+    )
 
 
 class ShiftingTransport(httpx.BaseTransport):
@@ -297,7 +303,9 @@ def test_a_manual_deletion_conflict_is_settled_by_a_person(small: CompaniesHarne
 
 def test_a_create_whose_answer_is_lost_is_adopted_not_sent_twice(database_url: str) -> None:
     """The sandbox applies the POST, then drops the connection: the retry finds the contact."""
-    with running_sandbox(accounts=1, companies=1, contacts_per_company=3, faults="drop-after@1/POST") as sandbox:
+    with running_sandbox(
+        accounts=1, companies=1, contacts_per_company=3, faults="drop-after@1/POST"
+    ) as sandbox:
         harness = CompaniesHarness(sandbox, database_url, companies=1)
         try:
             harness.sync()
@@ -314,7 +322,9 @@ def test_a_create_whose_answer_is_lost_is_adopted_not_sent_twice(database_url: s
 def test_a_create_left_pending_by_a_crash_is_looked_up_before_it_is_resent(database_url: str) -> None:
     """A run that gave up after the POST was applied (answer lost, no retries left) leaves the
     write pending; the next run finds the contact instead of creating a second one."""
-    with running_sandbox(accounts=1, companies=1, contacts_per_company=3, faults="drop-after@1/POST") as sandbox:
+    with running_sandbox(
+        accounts=1, companies=1, contacts_per_company=3, faults="drop-after@1/POST"
+    ) as sandbox:
         harness = CompaniesHarness(sandbox, database_url, companies=1)
         try:
             harness.sync()
