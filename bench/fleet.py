@@ -35,7 +35,7 @@ from typing import Any
 
 import psycopg
 
-from bench.common import REPO, SandboxProcess, machine_line, process_cpu_seconds
+from bench.common import REPO, SandboxProcess, busy_cpu_seconds, machine_line, process_cpu_seconds
 
 DEFAULT_SERVER = os.environ.get("CONTACTS_SYNC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 # Lev's standard tier: 100 requests a minute per account, 20 a minute per endpoint.
@@ -52,6 +52,7 @@ class Phase:
     sandbox_cpu_seconds: float
     run_seconds_median: float
     requests_per_run: float
+    machine_busy: float  # share of all cores busy during the window (every process)
 
     @property
     def runs_per_minute(self) -> float:
@@ -145,11 +146,13 @@ def run_phase(
         time.sleep(args.warmup)  # imports, registration, the first jobs
         start_cpu = sum(process_cpu_seconds(p.pid) for p in processes)
         start_sandbox = sandbox.cpu_seconds()
+        start_busy = busy_cpu_seconds()
         since, started = now_iso(), time.monotonic()
         time.sleep(args.seconds)
         until, window = now_iso(), time.monotonic() - started
         cpu = sum(process_cpu_seconds(p.pid) for p in processes) - start_cpu
         sandbox_cpu = sandbox.cpu_seconds() - start_sandbox
+        busy = (busy_cpu_seconds() - start_busy) / (window * (os.cpu_count() or 1))
     finally:
         stop_workers(processes)
     runs = finished_runs(env["BENCH_DATABASE_URL"], args.names, since, until)
@@ -163,6 +166,7 @@ def run_phase(
         sandbox_cpu_seconds=sandbox_cpu,
         run_seconds_median=statistics.median(seconds) if seconds else float("nan"),
         requests_per_run=statistics.mean(requests) if requests else float("nan"),
+        machine_busy=busy,
     )
 
 
@@ -242,13 +246,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.accounts} accounts x {args.contacts} contacts, {args.latency_ms} ms per answer, "
         f"--concurrency {args.concurrency}, window {args.seconds:g} s"
     )
-    print("workers | runs/min | vs 1 | run wall s (median) | requests/run | worker CPU-s/run | sandbox CPU-s")
+    print(
+        "workers | runs/min | vs 1 | run wall s (median) | requests/run | worker CPU-s/run | sandbox CPU-s "
+        "| cores busy"
+    )
     base = phases[0].runs_per_minute if phases else float("nan")
     for p in phases:
         print(
             f"{p.workers:7d} | {p.runs_per_minute:8.1f} | {p.runs_per_minute / base:4.2f} | "
             f"{p.run_seconds_median:19.3f} | {p.requests_per_run:12.1f} | {p.cpu_per_run:16.3f} | "
-            f"{p.sandbox_cpu_seconds:.1f}"
+            f"{p.sandbox_cpu_seconds:13.1f} | {p.machine_busy:.0%}"
         )
     if phases:
         for line in estimate(phases[0], concurrency=args.concurrency, period_minutes=args.period_minutes):

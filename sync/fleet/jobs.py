@@ -38,7 +38,7 @@ from sync.errors import AccountMismatch, ConfigError, LockHeld, SyncError
 from sync.fleet.accounts import settings_for
 from sync.fleet.config import FleetConfig, load_fleet_config
 from sync.fleet.scheduling import due_accounts, tick_cron
-from sync.fleet.schema import ensure_account_store, libpq_url
+from sync.fleet.schema import ensure_account_schema, libpq_url
 from sync.health import FleetMetrics, account_label
 from sync.logs import masker
 from sync.runner import run_once
@@ -132,7 +132,7 @@ class FleetRuntime:
                 masker.secrets.add(secret.get_secret_value())
         try:
             if account.schema not in self._ready:
-                ensure_account_store(settings, account)  # an account added since `fleet migrate`
+                ensure_account_schema(settings, account)  # an account added since `fleet migrate`
                 self._ready.add(account.schema)
             store = self._store(settings.database_url, settings.api)
         except SyncError as exc:

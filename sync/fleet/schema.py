@@ -8,6 +8,7 @@ job did; its migrations are named and recorded like the store's.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 from sqlalchemy.engine import make_url
@@ -19,6 +20,7 @@ from sync.fleet.accounts import settings_for
 from sync.fleet.config import Account, FleetConfig
 
 MIGRATIONS_TABLE = "contacts_sync_fleet_migrations"
+MIGRATE_THREADS = 4
 SCHEDULE_TABLE = "contacts_sync_fleet"
 # Named, ordered, applied once each (recorded in MIGRATIONS_TABLE).
 FLEET_MIGRATIONS: tuple[tuple[str, str], ...] = (
@@ -85,10 +87,15 @@ def ensure_fleet_tables(connection: psycopg.Connection[tuple[object, ...]]) -> l
     return applied
 
 
-def ensure_account_store(settings: Settings, account: Account) -> None:
-    """The account's schema and its store's tables (the store's own migrations)."""
+def ensure_account_schema(settings: Settings, account: Account) -> None:
+    """The account's schema (empty); opening its store then applies the store's migrations."""
     with connect(settings.database_url) as connection:
         connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{account.schema}"'.encode())
+
+
+def ensure_account_store(settings: Settings, account: Account) -> None:
+    """The account's schema and its store's tables (the store's own migrations)."""
+    ensure_account_schema(settings, account)
     Store.open(settings.database_url, settings.api).close()
 
 
@@ -106,10 +113,16 @@ def migrate_fleet(
             say("procrastinate: schema already there")
         applied = ensure_fleet_tables(connection)
         say(f"fleet tables: {', '.join(applied) if applied else 'up to date'}")
-    for account in fleet.accounts.values():
+
+    def migrate_account(account: Account) -> str:
         settings = settings_for(fleet, account, environ={}, flags=_no_secret_needed(account))
         ensure_account_store(settings, account)
-        say(f"account {account.name}: schema {account.schema} ready")
+        return f"account {account.name}: schema {account.schema} ready"
+
+    # A few at a time: each is mostly waiting for the server's DDL.
+    with ThreadPoolExecutor(max_workers=MIGRATE_THREADS) as pool:
+        for line in pool.map(migrate_account, fleet.accounts.values()):
+            say(line)
 
 
 def _no_secret_needed(account: Account) -> dict[str, str]:

@@ -43,7 +43,7 @@ def write_fleet_file(
     database_url: str,
     api_url: str,
     accounts: list[str],
-    every: str = "2s",
+    every: str = "4s",
     extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """A fleet file whose accounts take their token from TOKEN_<NAME>."""

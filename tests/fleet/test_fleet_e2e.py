@@ -60,7 +60,7 @@ def test_three_workers_twenty_accounts_one_killed_mid_push(pg_server_url: str, t
     connection spans never interleave), and the account whose worker was SIGKILLed mid-push
     is finished by another worker with each create applied exactly once."""
     with running_sandbox(contacts=0) as sandbox, fleet_database(pg_server_url) as database_url:
-        tokens = add_sandbox_accounts(sandbox, ACCOUNTS, contacts=15)
+        tokens = add_sandbox_accounts(sandbox, ACCOUNTS, contacts=10)
         config = write_fleet_file(
             tmp_path / "fleet.toml", database_url=database_url, api_url=sandbox.base_url, accounts=ACCOUNTS
         )
@@ -84,25 +84,27 @@ def test_three_workers_twenty_accounts_one_killed_mid_push(pg_server_url: str, t
                 connected = [c for c in sandbox.accounts.named(name).all_contacts() if c["is_connected"]]
                 assert tables[name].count() == len(connected) > 0, name
 
+            # The victim's pushes take seconds (each write answered 0.8 s late): time to kill one.
+            victim = sandbox.accounts.named(VICTIM)
+            victim.set_faults("slow=800@p1/WRITE")
             # Edits and inserts in every account's table, as another program would make them.
             edited: dict[str, tuple[int, str]] = {}
             inserts: dict[str, list[str]] = {}
-            for name in ACCOUNTS:
-                row = tables[name].update_first_row(first_name=f"Edited {name}")
-                edited[name] = (int(row["id"]), f"Edited {name}")
-                count = 5 if name == VICTIM else 2
-                inserts[name] = [f"New {name} {n}" for n in range(count)]
-            victim = sandbox.accounts.named(VICTIM)
-            victim.set_faults("slow=800@p1/WRITE")  # the victim's push takes seconds: time to kill it
-            for name in ACCOUNTS:
+            for name in [VICTIM, *(n for n in ACCOUNTS if n != VICTIM)]:
+                inserts[name] = [f"New {name} {n}" for n in range(5 if name == VICTIM else 2)]
                 for first_name in inserts[name]:
                     tables[name].insert(contact_type="sponsor", company_id=1, first_name=first_name)
+                row = tables[name].update_first_row(first_name=f"Edited {name}")
+                edited[name] = (int(row["id"]), f"Edited {name}")
 
-            def victim_pushing() -> bool:
-                return any(e.method in ("POST", "PATCH") for e in victim.request_log())
+            def victim_mid_push() -> str | None:
+                holder = fleet_rows(database_url)[VICTIM]["holder"]
+                pushing = any(e.method in ("POST", "PATCH") for e in victim.request_log())
+                return holder if pushing and holder else None
 
-            wait_until(victim_pushing, timeout=30, what="the victim's first write", tail=workers.log_tail)
-            holder = fleet_rows(database_url)[VICTIM]["holder"]
+            wait_until(lambda: victim_mid_push() is not None, timeout=30, what="the victim mid-push",
+                       tail=workers.log_tail)  # fmt: skip
+            holder = victim_mid_push()
             assert holder and holder.startswith("pid "), holder
             pid = int(holder.split()[1])
             os.kill(pid, signal.SIGKILL)
