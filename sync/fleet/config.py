@@ -141,11 +141,20 @@ class FleetConfig:
         return frozenset(self.accounts) if len(self.accounts) <= MAX_LABELLED_ACCOUNTS else frozenset()
 
 
+# Server-side keepalives for an account's sessions: when a worker's machine is lost, the
+# server drops its session within about a minute, and with it the store's advisory lock
+# (by default a dead peer can hold it for the two hours of the kernel's keepalive).
+SESSION_KEEPALIVES = ("tcp_keepalives_idle=30", "tcp_keepalives_interval=10", "tcp_keepalives_count=3")
+
+
 def account_database_url(fleet_url: str, schema: str) -> str:
-    """The fleet database URL with the account's schema as its search_path."""
+    """The fleet database URL with the account's schema as its search_path (and keepalives)."""
     url = make_url(fleet_url)
     options = [part for part in str(url.query.get("options", "")).split() if "search_path" not in part]
     options.append(f"-csearch_path={schema}")
+    for setting in SESSION_KEEPALIVES:
+        if setting.split("=")[0] not in " ".join(options):
+            options.append(f"-c{setting}")
     return url.update_query_dict({"options": " ".join(options)}).render_as_string(hide_password=False)
 
 

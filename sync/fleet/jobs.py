@@ -214,6 +214,9 @@ def fleet_app(database_url: str, runtime: FleetRuntime | None, options: FleetOpt
         try:
             loop = asyncio.get_running_loop()
             done = await loop.run_in_executor(runtime.executor, runtime.run_account, account)
+        except Exception as exc:  # a bug: recorded like a failed run, the traceback in the log
+            log.error("fleet.job.crashed", account=account, job_id=job_id, exc_info=True)
+            done = JobOutcome("failed", f"internal error ({type(exc).__name__}); the log has the traceback")
         finally:
             runtime.metrics.jobs_running.dec()
         await connector.execute_query_async(

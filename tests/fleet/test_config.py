@@ -92,6 +92,8 @@ def test_account_url_sets_the_search_path_and_keeps_other_options() -> None:
         "postgresql+psycopg://u:p@h/db?sslmode=require&options=-csearch_path%3Dold", "cs_a"
     )
     assert "sslmode=require" in url and "cs_a" in url and "old" not in url and "u:p@" in url
+    # A lost worker's session (and its advisory lock) is dropped by the server within a minute.
+    assert "tcp_keepalives_idle" in url
 
 
 def test_settings_read_secrets_from_env_and_file(tmp_path: Path) -> None:
