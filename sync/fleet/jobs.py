@@ -36,7 +36,7 @@ from procrastinate.jobs import Status
 from storage.store import Store
 from sync.errors import AccountMismatch, ConfigError, LockHeld, SyncError
 from sync.fleet.accounts import settings_for
-from sync.fleet.config import FleetConfig, load_fleet_config
+from sync.fleet.config import SECRET_SETTINGS, FleetConfig, load_fleet_config
 from sync.fleet.scheduling import due_accounts, tick_cron
 from sync.fleet.schema import ensure_account_schema, libpq_url
 from sync.health import FleetMetrics, account_label
@@ -126,7 +126,7 @@ class FleetRuntime:
             settings = settings_for(fleet, account, environ=self._environ)
         except ConfigError as exc:
             return JobOutcome("failed", str(exc))
-        for secret_name in ("api_token", "session_cookie"):
+        for secret_name in SECRET_SETTINGS:  # never in a log line, whatever logs it
             secret = getattr(settings, secret_name, None)
             if secret is not None:
                 masker.secrets.add(secret.get_secret_value())
