@@ -76,6 +76,13 @@ def applied(deadline: Deadline) -> Iterator[None]:
         _current.reset(token)
 
 
+@functools.cache
+def _ssl_context(verify: bool) -> ssl.SSLContext:
+    """One context per process: loading the CA bundle costs ~50 ms of CPU, and a fleet worker
+    or a daemon makes a client per run. A client-side context is safe to share between threads."""
+    return httpx.create_ssl_context(verify=verify, trust_env=False)
+
+
 class DeadlineTransport(httpx.BaseTransport):
     """httpx's own transport, with each request limited to `seconds` in all and ended by `stop`."""
 
@@ -84,11 +91,12 @@ class DeadlineTransport(httpx.BaseTransport):
     ) -> None:
         self._seconds = seconds
         self._stop = stop
-        self._inner = httpx.HTTPTransport(verify=verify, trust_env=False)
+        context = verify if isinstance(verify, ssl.SSLContext) else _ssl_context(verify)
+        self._inner = httpx.HTTPTransport(verify=context, trust_env=False)
         # httpx 0.28 has no setting for httpcore's network backend: give it a pool that
         # uses ours (pyproject pins httpx below 0.29), with httpx's default limits.
         self._inner._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            ssl_context=context,
             max_connections=100,
             max_keepalive_connections=20,
             keepalive_expiry=5.0,
