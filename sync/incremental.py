@@ -246,6 +246,45 @@ class WalkProgress:
             started_at=started,
         )
 
+    def dumps(self) -> str:
+        """As text, to save with the walk's cursor in the same transaction as each page."""
+        return json.dumps(
+            {
+                "kind": self.kind,
+                "gte": _text(self.gte),
+                "started_at": _text(self.started_at),
+                "highest": _text(self.highest),
+                "outside": self.outside,
+                "pages": self.pages,
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def loads(cls, text: str | None) -> WalkProgress | None:
+        """A saved walk, marked `resumed`; None when unreadable: then start the walk over."""
+        try:
+            data = json.loads(text) if text else None
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or data.get("kind") not in ("full", "filtered"):
+            return None
+        gte = parse_instant(data.get("gte"))
+        if (data["kind"] == "filtered") != (gte is not None):
+            return None
+        outside, pages = data.get("outside"), data.get("pages")
+        if not (type(outside) is int and type(pages) is int and outside >= 0 and pages >= 0):
+            return None
+        return cls(
+            kind=data["kind"],
+            gte=gte,
+            started_at=parse_instant(data.get("started_at")),
+            highest=parse_instant(data.get("highest")),
+            outside=outside,
+            pages=pages,
+            resumed=True,
+        )
+
     @property
     def outside_filter(self) -> bool:
         """The API listed contacts its filter excludes: it no longer honours the filter."""

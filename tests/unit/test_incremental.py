@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -330,6 +331,23 @@ def test_history_round_trips_through_text() -> None:
     )
     assert PullHistory.loads(history.dumps()) == history
     assert PullHistory.loads(PullHistory().dumps()) == PullHistory()
+
+
+def test_walk_progress_round_trips_and_comes_back_resumed() -> None:
+    """A walk saved with its cursor reads back the same, marked as resumed in another process."""
+    walk = WalkProgress.start("filtered", gte=T0).observe([contact(1, T0 + timedelta(seconds=3))], stamp(T0))
+    back = WalkProgress.loads(walk.dumps())
+    assert back is not None and back.resumed
+    assert replace(back, resumed=False) == walk
+
+
+@pytest.mark.parametrize(
+    "text",
+    [None, "", "{", "[]", '{"kind": "filtered", "outside": 0, "pages": 1}', '{"kind": "full", "pages": -1}'],
+)
+def test_unreadable_walk_progress_means_starting_the_walk_over(text: str | None) -> None:
+    """A damaged saved walk is not resumed."""
+    assert WalkProgress.loads(text) is None
 
 
 @pytest.mark.parametrize("text", [None, "", "not json", "[]", '{"mark": 5, "probe": {"verdict": "maybe"}}'])
