@@ -4,10 +4,11 @@
 
 The sandbox spends ~550 µs of CPU per contact served (it builds every answer from
 its records), so on two shared cores it, not the client, sets the pace. This server
-renders each distinct contact's JSON once, split around its ``id`` and ``email``;
-a page is a join of those bytes with the ids and emails filled in (about 0.3 µs a
-contact). Contacts past `distinct` repeat the seeded ones with new ids and emails,
-so a million-contact account needs the memory of `distinct` of them.
+makes up contacts shaped like the sandbox's seed and renders each distinct one's JSON
+once, split around its ``id`` and ``email``; a page is a join of those bytes with the
+ids and emails filled in (about 0.3 µs a contact). Contacts past `distinct` repeat the
+first ones with new ids and emails, so a million-contact account needs the memory of
+`distinct` of them.
 
 It serves what the client's pull needs: ``GET /me`` and ``GET /contacts`` (cursor
 walk, ``limit``, and ``filter[updated_at][gte]``: ``apply`` lists the contacts
@@ -25,13 +26,14 @@ import argparse
 import bisect
 import contextlib
 import json
+import random
 import signal
 import sys
 import threading
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any, Final
@@ -51,6 +53,66 @@ def _instant(text: str) -> datetime | None:
     return moment if moment.tzinfo is not None else None
 
 
+# Contacts shaped like the sandbox's seed (bench reaches no API module: see tests/unit/test_adapters.py).
+FIRST_NAMES: Final = ("Sarah", "James", "Zoë", "José", "Łukasz", "Mei", "Priya", "Søren", "François", None)
+LAST_NAMES: Final = ("Chen", "Núñez", "O'Brien", "Kowalski", "Müller", "Smith", "Patel", "van der Berg", None)
+TITLES: Final = ("Managing Director", "Vice President", "Director", "Associate", "Analyst", None, None)
+CITIES: Final = (
+    ("1 Battery Park Plaza", "New York", "NY", "10004"),
+    ("225 Franklin Street", "Boston", "MA", "02110"),
+    ("25 Old Broad Street", "London", None, "EC2N 1HQ"),
+    ("Friedrichstraße 68", "Berlin", None, "10117"),
+)
+EPOCH: Final = datetime(2022, 1, 1, tzinfo=UTC)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+def _synthetic(rng: random.Random, index: int) -> dict[str, Any]:
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    street, city, state, zip_code = rng.choice(CITIES)
+    types = rng.choice((["lender_contact"], ["sponsor"], ["lender_contact", "sponsor"]))
+    created = EPOCH + timedelta(seconds=rng.randrange(3 * 365 * 86_400))
+    updated = created + timedelta(seconds=rng.randrange(300 * 86_400))
+    phones = [
+        {
+            "id": f"ph_{index}_{n}",
+            "type": rng.choice(("mobile", "office", "home")),
+            "raw": f"(212) 555-{rng.randrange(10_000):04d}",
+            "country": "US",
+            "e164": f"+1212555{rng.randrange(10_000):04d}",
+            "extension": rng.choice((None, None, "204")),
+        }
+        for n in range(rng.choice((0, 1, 1, 2, 3)))
+    ]
+    slug = f"{first or 'x'}.{last or 'y'}.{index}".lower().replace(" ", "").replace("'", "")
+    return {
+        "id": 0,
+        "contact_type": types[0],
+        "contact_types": types,
+        "first_name": first,
+        "last_name": last,
+        "email": f"{slug}@example{index % 97}.com" if rng.random() > 0.1 else None,
+        "title": rng.choice(TITLES),
+        "department": rng.choice(("Originations", "Capital Markets", None)),
+        "address": street,
+        "address2": rng.choice((None, None, None, "Suite 400")),
+        "city": city,
+        "state": state,
+        "zip": zip_code,
+        "linkedin_url": f"https://linkedin.com/in/{slug}" if rng.random() < 0.7 else None,
+        "photo_url": f"https://cdn.example.com/photos/{index}.jpg" if rng.random() < 0.3 else None,
+        "phones": phones,
+        "is_primary": rng.random() < 0.1,
+        "owner_account_id": 56,
+        "is_connected": True,  # GET /contacts lists connected contacts only
+        "created_at": _stamp(created),
+        "updated_at": _stamp(updated),
+    }
+
+
 @dataclass
 class Catalogue:
     """The account's contacts as pre-split JSON: contact i is template i % distinct, id FIRST_ID + i."""
@@ -66,13 +128,10 @@ class Catalogue:
 
     @classmethod
     def seeded(cls, count: int, distinct: int, seed: int = 1) -> Catalogue:
-        from sync.apis.lev.sandbox.contacts import public_view
-        from sync.apis.lev.sandbox.seed import seed_contacts
-
-        records = [public_view(r) for r in seed_contacts(max(1, min(count, distinct)), seed)]
+        rng = random.Random(seed)
+        records = [_synthetic(rng, index) for index in range(max(1, min(count, distinct)))]
         parts, emails, updated = [], [], []
         for record in records:
-            record["is_connected"] = True  # GET /contacts lists connected contacts only
             email = record.get("email")
             record["id"] = 0
             record["email"] = "\x00EMAIL\x00" if email is not None else None
@@ -86,7 +145,7 @@ class Catalogue:
                 emails.append(None)
             parts.append((before_id + b'"id":', middle, tail))
             moment = _instant(record["updated_at"])
-            assert moment is not None  # the seed writes its own stamps
+            assert moment is not None  # written below
             updated.append(moment.timestamp())
         return cls(count, parts, emails, updated)
 
@@ -249,7 +308,7 @@ ME: Final[bytes] = json.dumps(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fastserver", description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, required=True)
-    parser.add_argument("--distinct", type=int, default=20_000, help="seeded contacts; the rest repeat them")
+    parser.add_argument("--distinct", type=int, default=20_000, help="distinct contacts; others repeat them")
     parser.add_argument("--filter", choices=("apply", "ignore", "reject"), default="apply")
     parser.add_argument("--token", required=True)
     parser.add_argument("--port", type=int, default=0)
