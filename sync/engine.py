@@ -30,6 +30,7 @@ from sync.errors import (
     Interrupted,
     InvalidResponse,
     RequestRejected,
+    RetryableError,
     SafetyStop,
 )
 from sync.incremental import (
@@ -138,7 +139,12 @@ class Engine:
         self._retired, self._retired_limit = 0, float("inf")  # set again by each pull
 
     def run(self) -> Counts:
-        self.push_pending()  # a killed run's writes go first, same keys, same bytes
+        try:
+            self.push_pending()  # a killed run's writes go first, same keys, same bytes
+        except (RetryableError, InvalidResponse) as exc:
+            # They stay pending and are sent again after the pull: one write the API keeps
+            # failing must not hold back every later pull.
+            log.warning("sync.push.leftover_failed", error=str(exc), advice="sent again after the pull")
         self.pull()
         self.plan()
         self.push_pending()
@@ -148,6 +154,18 @@ class Engine:
 
     def pull(self) -> None:
         """Walk the list (all of it, or what changed since the mark) and merge each page."""
+        # Before the walk: a row deleted since its conflict was held makes the deletion the
+        # question, which this walk's merge then asks.
+        with self.store.write() as tx:
+            moot = self.store.save_moot_conflicts_closed(tx, run_id=self.run_id)
+        for conflict_id, local_id, field in moot:
+            log.info(
+                "sync.conflict.moot",
+                conflict_id=conflict_id,
+                local_id=local_id,
+                field=field,
+                reason="its row was deleted locally",
+            )
         with self.store.read() as tx:
             cursor = self.store.load_checkpoint(tx, PULL_CURSOR)
             saved_walk = self.store.load_checkpoint(tx, PULL_WALK) if cursor is not None else None
@@ -588,7 +606,7 @@ class Engine:
                 if isinstance(prepared, PreparedWrite):
                     writes.append(Write(gone.local_id, gone.contact_id, prepared, {}))
                 elif isinstance(prepared, Refusal):
-                    rejections.append(Rejection(gone.local_id, prepared.reason, prepared.body))
+                    rejections.append(Rejection(gone.local_id, prepared.reason, prepared.body, "DELETE"))
         with self.store.write() as tx:
             # Another sync of this store may have planned a row since we read it: one write is enough.
             pending = self.store.load_pending_local_ids(tx)
@@ -817,6 +835,12 @@ class Engine:
                     contact_id=contact_id,
                     holder_local_id=found.other_row,
                 )
+            elif local is None and write.method == "POST":
+                # The row was deleted while its create was unsettled: the contact exists now, and
+                # is synced as a row deleted locally, so the next plan deletes it (or, where the
+                # API cannot delete, the next pull brings the row back).
+                storable_digest = None if dropped else record_digest(answer)
+                self.store.save_synced_without_row(tx, contact_id, write.local_id, answer, storable_digest)
             else:
                 previous = self.store.load_base(tx, contact_id)
                 # What we sent is what we assumed the API now holds; anything else in the
