@@ -34,6 +34,7 @@ from hypothesis import HealthCheck, Phase, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 
+from sync.apis.sessions.fields import WIRE_NAMES
 from sync.apis.sessions.sandbox.contacts import CONTACT_TYPES
 from sync.apis.sessions.sandbox.server import SessionsSandboxServer
 from sync.apis.sessions.sandbox.state import DuplicateEmail
@@ -141,12 +142,6 @@ remote_edits = st.one_of(
     st.tuples(st.just("metadata"), metadata),
     st.tuples(st.just("email"), st.just("fresh")),
 )
-WIRE = {
-    "full_name": "fullName",
-    "mention_name": "mentionName",
-    "is_active": "isActive",
-    **{name: name for name in ("phone", "company", "title", "department", "type", "email", "metadata")},
-}
 # Rows the client must refuse before sending (refused), or the API must (rejected), by kind.
 INVALID_ROWS: dict[str, tuple[dict[str, Any], str]] = {
     "bad-email": ({"email": "not-an-email"}, "refused"),
@@ -335,7 +330,7 @@ class SessionsChaos(RuleBasedStateMachine):
                 if self.deactivated >= MAX_DEACTIVATED:
                     continue
                 self.deactivated += contact["isActive"]
-            after = state.admin_edit(contact["id"], {WIRE[name]: value})
+            after = state.admin_edit(contact["id"], {WIRE_NAMES[name]: value})
             if after != contact:
                 self.journal.remote_edits.append(Edit(self.journal.tick(), contact["id"], name, value))
             contact = after
@@ -365,7 +360,8 @@ class SessionsChaos(RuleBasedStateMachine):
             elif self.unlisted() < MAX_UNLISTED:
                 shown = [c["id"] for c in contacts if not c["hidden"]]
                 contact_id = shown[pick % len(shown)]
-                if action == "hide":
+                if action == "hide" or self.inserted_email(state.contact(contact_id)["email"]):
+                    # A deleted contact frees its email: a row inserted with it would be created.
                     state.set_hidden(contact_id, hidden=True)
                 else:
                     state.delete(contact_id)
