@@ -34,6 +34,7 @@ from hypothesis import HealthCheck, Phase, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 
+from storage.status import load_conflicts, save_conflict_resolved, save_rejections_forgotten
 from sync.apis.sessions.fields import WIRE_NAMES
 from sync.apis.sessions.sandbox.contacts import CONTACT_TYPES
 from sync.apis.sessions.sandbox.server import SessionsSandboxServer
@@ -272,6 +273,46 @@ class SessionsChaos(RuleBasedStateMachine):
         """Another program edits an existing row: refused (this API cannot update), kept in the row."""
         with self.step():
             self.apply_local(pick, edits)
+
+    @rule(pick=picks, edits=st.lists(local_edits, min_size=1, max_size=2))
+    def edit_inserted(self, pick: int, edits: list[tuple[str, Any]]) -> None:
+        """Another program edits a row it inserted, its create sent or not (its email aside:
+        the lookup of a create whose answer was lost goes by the email it sent)."""
+        with self.step():
+            assert self.harness is not None
+            valid = {i.local_id for i in self.journal.inserts if i.expect == "created"}
+            rows = sorted((r for r in self.rows() if r["local_id"] in valid), key=lambda r: r["local_id"])
+            if not rows:
+                return
+            row = rows[pick % len(rows)]
+            for name, value in edits:
+                if name == "email" or row[name] == value:
+                    continue
+                self.harness.table.update(row["local_id"], **{name: value})
+                row[name] = value
+                self.journal.local_edits.append(Edit(self.journal.tick(), row["local_id"], name, value))
+
+    @rule(pick=picks, action=st.sampled_from(["local", "remote", "retry"]))
+    def person_settles(self, pick: int, action: str) -> None:
+        """A person settles a conflict (`conflicts ID --take`) or re-queues rejections (`retry`)."""
+        with self.step():
+            assert self.harness is not None
+            store = self.harness.store
+            if action == "retry":
+                with store.write() as tx:
+                    save_rejections_forgotten(tx, None, store.t)
+                self.journal.tick()
+                return
+            with store.write() as tx:
+                waiting = load_conflicts(tx, t=store.t)
+                if not waiting:
+                    return
+                conflict = waiting[pick % len(waiting)]
+                save_conflict_resolved(tx, conflict["conflict_id"], take=action, t=store.t)
+            row = {r["local_id"]: r for r in self.rows()}.get(conflict["local_id"])
+            field = conflict["field"]
+            if row is not None and field in row:  # what the row now holds is what the person wants
+                self.journal.local_edits.append(Edit(self.journal.tick(), row["local_id"], field, row[field]))
 
     def existing_rows(self) -> list[dict[str, Any]]:
         inserted = {i.local_id for i in self.journal.inserts}
