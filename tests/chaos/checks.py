@@ -430,6 +430,8 @@ class SessionsJournal:
     local_edits: list[Edit] = field(default_factory=list)  # key: local_id
     remote_edits: list[Edit] = field(default_factory=list)  # key: contact id
     local_deletes: set[int] = field(default_factory=set)  # contacts whose row another program deleted
+    # Of those, the ones whose refusal must still be on record (`retry` forgets refusals).
+    delete_refusals: set[int] = field(default_factory=set)
     remote_deletes: set[int] = field(default_factory=set)  # contacts deleted at the API for good
     steps: int = 0
 
@@ -599,7 +601,7 @@ def sessions_converged_problems(journal: SessionsJournal, state: Any, db_path: P
         )
 
     # 6. A listed contact whose row was deleted locally is back, and the refusal says so.
-    for contact_id in sorted(journal.local_deletes & listed):
+    for contact_id in sorted(journal.delete_refusals & listed):
         holders = by_id.get(contact_id, [])
         said = any(
             w["status"] == "refused" and "cannot delete" in (w["error"] or "")

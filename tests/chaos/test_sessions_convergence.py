@@ -301,6 +301,7 @@ class SessionsChaos(RuleBasedStateMachine):
             if action == "retry":
                 with store.write() as tx:
                     save_rejections_forgotten(tx, None, store.t)
+                self.journal.delete_refusals.clear()  # forgotten, not planned again: the rows are back
                 self.journal.tick()
                 return
             with store.write() as tx:
@@ -339,13 +340,15 @@ class SessionsChaos(RuleBasedStateMachine):
         """Another program deletes an existing row: refused, and the next pull brings it back."""
         with self.step():
             assert self.harness is not None
-            rows = self.existing_rows()
+            listed = {c["id"] for c in self.sandbox.state.all_contacts() if not c["hidden"]}
+            rows = [r for r in self.existing_rows() if r["id"] in listed]  # the same reason as above
             if rows:
                 row = rows[pick % len(rows)]
                 self.harness.table.execute("DELETE FROM contacts WHERE local_id = :l", {"l": row["local_id"]})
                 # Its unsynced edits went with it, by the deleting program's choice.
                 self.journal.local_edits = [e for e in self.journal.local_edits if e.key != row["local_id"]]
                 self.journal.local_deletes.add(row["id"])
+                self.journal.delete_refusals.add(row["id"])
                 self.journal.tick()
 
     # --- API side: other users ----------------------------------------------------------------
@@ -399,7 +402,12 @@ class SessionsChaos(RuleBasedStateMachine):
                 if hidden:
                     state.set_hidden(hidden[pick % len(hidden)], hidden=False)
             elif self.unlisted() < MAX_UNLISTED:
-                shown = [c["id"] for c in contacts if not c["hidden"]]
+                # Not one whose row is deleted locally and not back yet: such a refusal is
+                # counted again by every run (see the test below), so clean syncs never settle.
+                rowless = self.journal.local_deletes - {r["id"] for r in self.rows()}
+                shown = [c["id"] for c in contacts if not c["hidden"] and c["id"] not in rowless]
+                if not shown:
+                    return
                 contact_id = shown[pick % len(shown)]
                 if action == "hide" or self.inserted_email(state.contact(contact_id)["email"]):
                     # A deleted contact frees its email: a row inserted with it would be created.
@@ -585,3 +593,21 @@ def test_a_create_the_app_always_fails_does_not_stop_later_pulls(synced: Session
     state.admin_edit(edited, {"title": "Changed at the API"})
     synced.sync(retry_attempts=2)
     assert synced.table.row(id=edited)["title"] == "Changed at the API"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine bug: Engine.plan refuses the delete of a row whose contact is unlisted on every "
+    "run (load_deleted_rows), and save_rowless_rejections_dropped drops the refusal at once: "
+    "counted and logged each run, never on record",
+)
+def test_a_local_delete_of_a_contact_that_left_the_list_is_refused_once(synced: SessionsHarness) -> None:
+    """A row deleted locally whose contact then leaves the list: one refusal on record, then quiet runs."""
+    contact_id = sorted(c["id"] for c in synced.sandbox.state.all_contacts())[1]
+    synced.table.execute("DELETE FROM contacts WHERE id = :id", {"id": contact_id})
+    synced.sandbox.state.set_hidden(contact_id, hidden=True)
+    assert synced.sync().counts["rejected"] == 1
+    again = synced.sync()
+    assert again.counts["rejected"] == 0, "the same refusal is counted (and logged) again"
+    refusals = synced.table.execute("SELECT error FROM writes WHERE status = 'refused'")
+    assert [r for r in refusals if "cannot delete" in r["error"]], "status shows no refusal"
