@@ -526,16 +526,15 @@ def sessions_converged_problems(journal: SessionsJournal, state: Any, db_path: P
                 f"contact {contact_id} (local_id {row['local_id']}): {name} local={mine!r} remote={theirs!r}"
             )
 
-    # 2. A contact that left the list (hidden or deleted) keeps its row, flagged not listed.
-    # An inactive one is not flagged (store bug, see test_an_inactive_contact_that_leaves_the_list_
-    # is_flagged in test_sessions_convergence.py): its flag is left alone here.
+    # 2. A contact that left the list (hidden or deleted) keeps its row, flagged not listed,
+    # active or not.
     for contact_id, holders in sorted(by_id.items()):
         if contact_id in listed:
             continue
         if contact_id not in remote and contact_id not in journal.remote_deletes:
             problems.append(f"rows {[r['local_id'] for r in holders]} hold id {contact_id}, never at the API")
         for row in holders:
-            if row["is_listed"] is not False and row["is_active"] is not False:
+            if row["is_listed"] is not False:
                 problems.append(
                     f"contact {contact_id} left the list, but local_id {row['local_id']} has "
                     f"is_listed={row['is_listed']!r}"

@@ -146,8 +146,8 @@ class Round:
         if hidden and rng.random() < 0.4:
             self.state.set_hidden(rng.choice(hidden), hidden=False)
         elif len(hidden) + len(self.journal.remote_deletes) < MAX_UNLISTED:
-            # Not the contact whose row was deleted locally (see test_sessions_convergence.py:
-            # test_a_local_delete_of_a_contact_that_left_the_list_is_refused_once).
+            # Not the contact whose row was deleted locally: the checks expect its row back from
+            # the list (test_sessions_convergence.py covers a deleted row whose contact leaves).
             contact = rng.choice([c for c in contacts if c["id"] != gone["id"]])
             contact_id = contact["id"]
             # A deleted contact frees its email: a row inserted with it would then be created.
