@@ -158,6 +158,11 @@ during = st.lists(
         st.tuples(st.integers(1, 12), st.just("local-delete"), picks, st.none()),
         st.tuples(st.integers(1, 12), st.just("remote-delete"), picks, st.none()),
         st.tuples(st.integers(1, 12), st.just("remote-create"), st.integers(0, 5), words),
+        # At the head of a company's list: every later contact shifts by one under the walk.
+        # After the N-th page of the walk, at the head of the company being walked: the later
+        # contacts shift by one, so the walk misses or repeats one.
+        st.tuples(st.integers(1, 4), st.just("remote-delete-first"), st.integers(0, 5), st.none()),
+        st.tuples(st.integers(1, 4), st.just("remote-create-first"), st.integers(0, 5), words),
         st.tuples(st.integers(1, 12), st.just("local-insert"), st.just(0), new_rows),
     ),
     min_size=1,
@@ -165,14 +170,19 @@ during = st.lists(
 )
 
 
-class MeanwhileTransport(httpx.BaseTransport):
-    """The real network, plus other people acting after the N-th request of the sync."""
+# An action of others during a sync: it runs after the N-th request of the run, or, when
+# `on_pages`, after the N-th page of the list walk (a GET with `skip=`), given that request.
+Action = tuple[int, bool, Callable[[httpx.Request], None]]
 
-    def __init__(self, actions: list[tuple[int, Callable[[], None]]]) -> None:
+
+class MeanwhileTransport(httpx.BaseTransport):
+    """The real network, plus other people acting after the N-th request (or walk page) of a sync."""
+
+    def __init__(self, actions: list[Action]) -> None:
         self._inner = httpx.HTTPTransport()
-        self._actions = sorted(actions, key=lambda action: action[0])
+        self._actions = list(actions)
         self._lock = threading.Lock()
-        self._count = 0
+        self._requests = self._pages = 0
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         try:
@@ -181,9 +191,12 @@ class MeanwhileTransport(httpx.BaseTransport):
             return response
         finally:
             with self._lock:  # push threads share the transport; the actions run one at a time
-                self._count += 1
-                while self._actions and self._actions[0][0] <= self._count:
-                    self._actions.pop(0)[1]()
+                self._requests += 1
+                self._pages += request.method == "GET" and "skip" in request.url.params
+                due = [a for a in self._actions if a[0] <= (self._pages if a[1] else self._requests)]
+                self._actions = [a for a in self._actions if a not in due]
+                for _, _, act in due:
+                    act(request)
 
     def close(self) -> None:
         self._inner.close()
@@ -357,7 +370,10 @@ class CompaniesChaos(RuleBasedStateMachine):
         rows = self.pickable_rows()
         if not rows:
             return
-        row = rows[pick % len(rows)]
+        self.delete_local_row_of(rows[pick % len(rows)])
+
+    def delete_local_row_of(self, row: dict[str, Any]) -> None:
+        assert self.harness is not None
         deleted = self.harness.table.execute(
             "DELETE FROM contacts WHERE local_id = :l RETURNING id", {"l": row["local_id"]}
         )
@@ -395,6 +411,43 @@ class CompaniesChaos(RuleBasedStateMachine):
             if row is not None:  # what the row now holds is what the person wants
                 self.journal.local_edits.append(Edit(step, row["local_id"], field, row[field]))
 
+    @rule(
+        pick=picks,
+        name=st.sampled_from([*HOT, "last_name"]),
+        mine=texts,
+        theirs=texts,
+        kind=st.sampled_from(["edit-edit", "edit-here-delete-there", "delete-here-edit-there"]),
+    )
+    def both_sides_touch_one_contact(
+        self, pick: int, name: str, mine: str | None, theirs: str | None, kind: str
+    ) -> None:
+        """One contact changed on both sides between two syncs: a field edited on both, or edited
+        on one side and deleted on the other. The policy (or a person) settles it."""
+        with self.step():
+            assert self.harness is not None
+            listed = {c["id"] for c in self.remote()}
+            rows = [r for r in self.pickable_rows() if r["id"] in listed]
+            if not rows:
+                return
+            row = rows[pick % len(rows)]
+            if kind == "delete-here-edit-there":
+                if len(self.unjudged) >= MAX_UNJUDGED_DELETES:
+                    return
+                self.delete_local_row_of(row)
+            elif row[name] != mine:
+                agreed = self.last_synced(row["local_id"])
+                self.harness.table.update(row["local_id"], **{name: mine})
+                base = agreed.get(name, UNKNOWN) if agreed is not None else UNKNOWN
+                self.journal.local_edits.append(Edit(self.journal.tick(), row["local_id"], name, mine, base))
+            STATS[f"both sides: {kind}"] += 1
+            if kind == "edit-here-delete-there":
+                if len(self.unjudged) < MAX_UNJUDGED_DELETES:
+                    self.delete_contact(row["id"])
+                return
+            before = self.state.contact(row["id"])
+            if before is not None and before != self.state.admin_edit(row["id"], {name: theirs}):
+                self.journal.remote_edits.append(Edit(self.journal.tick(), row["id"], name, theirs))
+
     # --- API side: other users --------------------------------------------------------------
 
     @rule(pick=picks, edits=st.lists(remote_edits, min_size=1, max_size=3))
@@ -424,15 +477,18 @@ class CompaniesChaos(RuleBasedStateMachine):
         with self.step():
             self.apply_remote_create(company, first_name)
 
-    def apply_remote_create(self, company: int, first_name: str) -> None:
+    def apply_remote_create(self, company: int, first_name: str, *, first_of_company: bool = False) -> None:
         step = self.journal.tick()
         email = f"other-{step:04d}@example.com"
+        # Backdated before every seeded contact: placed at the head of the company's list.
+        created_at = "2020-01-01T00:00:00Z" if first_of_company else None
         made = self.state.admin_create(
             {
                 "company_id": self.companies[company % len(self.companies)],
                 "first_name": first_name,
                 "email": email,
-            }
+            },
+            created_at=created_at,
         )
         self.journal.remote_created[made["id"]] = email
 
@@ -441,11 +497,16 @@ class CompaniesChaos(RuleBasedStateMachine):
         with self.step():
             self.apply_remote_delete(pick)
 
-    def apply_remote_delete(self, pick: int) -> None:
+    def apply_remote_delete(self, pick: int, *, first_of_company: bool = False) -> None:
+        """Another user deletes a contact: any (by pick), or the first of a company's list."""
         contacts = self.remote()
+        if first_of_company:
+            contacts = self.state.all_contacts(self.companies[pick % len(self.companies)])[:1]
         if not contacts or len(self.unjudged) >= MAX_UNJUDGED_DELETES:
             return
-        contact_id = contacts[pick % len(contacts)]["id"]
+        self.delete_contact(contacts[pick % len(contacts)]["id"])
+
+    def delete_contact(self, contact_id: str) -> None:
         self.state.admin_delete(contact_id)
         self.journal.remote_deleted.add(contact_id)
         self.unjudged.append(self.journal.tick())
@@ -461,9 +522,14 @@ class CompaniesChaos(RuleBasedStateMachine):
     @rule(faults=fault_windows, actions=during)
     def sync_while_others_act(self, faults: str, actions: list[tuple[int, str, int, Any]]) -> None:
         """Other programs and users edit, create and delete on both sides during the run."""
+        self.sync_with(faults, actions)
 
-        def act(kind: str, pick: int, payload: Any) -> Callable[[], None]:
-            def run() -> None:
+    def sync_with(self, faults: str, actions: list[tuple[int, str, int, Any]]) -> None:
+
+        def act(kind: str, pick: int, payload: Any) -> Callable[[httpx.Request], None]:
+            def run(request: httpx.Request) -> None:
+                walked = request.url.params.get("company_id")
+                company = self.companies.index(walked) if walked in self.companies else pick
                 if kind == "local-edit":
                     self.apply_local(pick, [payload])
                 elif kind == "remote-edit":
@@ -474,6 +540,10 @@ class CompaniesChaos(RuleBasedStateMachine):
                     self.apply_remote_delete(pick)
                 elif kind == "local-insert":
                     self.insert_local(payload)
+                elif kind == "remote-delete-first":
+                    self.apply_remote_delete(company, first_of_company=True)
+                elif kind == "remote-create-first":
+                    self.apply_remote_create(company, payload, first_of_company=True)
                 else:
                     self.apply_remote_create(pick, payload)
                 STATS[f"meanwhile {kind}"] += 1
@@ -483,9 +553,24 @@ class CompaniesChaos(RuleBasedStateMachine):
         with self.step():
             started = self.journal.tick()
             transport = MeanwhileTransport(
-                [(n, act(kind, pick, payload)) for n, kind, pick, payload in actions]
+                [(n, kind.endswith("-first"), act(kind, pick, payload)) for n, kind, pick, payload in actions]
             )
             self.check_sync(self.sync_under(faults, transport), faults, started, meanwhile=True)
+
+    @rule(
+        faults=st.one_of(st.just(""), fault_windows),
+        page=st.integers(1, 4),
+        delete=st.booleans(),
+        company=st.integers(0, 5),
+        first_name=words,
+    )
+    def sync_while_the_list_shifts(
+        self, faults: str, page: int, delete: bool, company: int, first_name: str
+    ) -> None:
+        """Another user deletes (or creates) the first contact of the company being walked, right
+        after page N: the later contacts shift by one, and the walk misses (or repeats) one."""
+        kind = "remote-delete-first" if delete else "remote-create-first"
+        self.sync_with(faults, [(page, kind, company, None if delete else first_name)])
 
     def sync_under(self, faults: str, transport: httpx.BaseTransport | None = None) -> RunResult:
         self.state.set_faults(faults)
