@@ -634,7 +634,7 @@ class CompaniesChaos(RuleBasedStateMachine):
 
 
 CHAOS_SETTINGS = settings(
-    max_examples=80 if SOAK else 12,
+    max_examples=80 if SOAK else 10,
     stateful_step_count=50 if SOAK else 20,
     deadline=None,
     print_blob=True,
