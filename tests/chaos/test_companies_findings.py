@@ -79,3 +79,31 @@ def test_a_row_that_twins_an_existing_contact_is_created_even_when_its_post_fail
     row = small.table.row(local_id=local_id)
     assert row["id"] is not None and row["id"] != twin["id"], small.table.execute("SELECT * FROM writes")
     assert len([c for c in small.sandbox.state.all_contacts() if c["email"] == twin["email"]]) >= 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "client: find_created matches every sent field, so a contact made by a lost POST and edited by "
+        "someone else before the retry is not recognised, and the retry makes a second one. Fix: match "
+        "on company and email (case-folded) among contacts no row holds, created after the write's "
+        "first attempt (created_at, with a margin for clock skew); use the other fields only to choose "
+        "among several"
+    ),
+)
+def test_a_lost_create_edited_by_someone_else_before_the_retry_is_still_adopted(
+    small: CompaniesHarness,
+) -> None:
+    """The POST is applied and its answer lost (the run gives up: one attempt); another user edits
+    the new contact's designation; the next run must adopt it, not create it again."""
+    assert small.sync().outcome == "ok"
+    small.table.insert(company_id=small.company_ids[0], first_name="Once", email="once@example.com")
+    small.sandbox.state.set_faults("drop-after@1/POST")
+    assert small.sync(retry_attempts=1).outcome == "failed"
+    (made,) = [c for c in small.sandbox.state.all_contacts() if c["email"] == "once@example.com"]
+    small.sandbox.state.admin_edit(made["id"], {"designation": "Edited meanwhile"})
+
+    result = small.sync()
+
+    assert result.outcome == "ok", result.error
+    assert len([c for c in small.sandbox.state.all_contacts() if c["email"] == "once@example.com"]) == 1
