@@ -170,7 +170,7 @@ class _PlanOnlyRemote:
     def fetch_page(self, cursor: str | None) -> Any:
         raise AssertionError("plan() must not fetch")
 
-    def send_write(self, request: Any, idempotency_key: str) -> Any:
+    def send_write(self, request: Any, idempotency_key: str, **options: Any) -> Any:
         raise AssertionError("plan() must not send")
 
 

@@ -119,8 +119,11 @@ class Store:
         # Whether the API itself says a contact is connected (Lev's is_connected), or the
         # flag is the store's own (set when a contact leaves the list).
         self._flag_from_api = adapter.flag_column in adapter.fields
+        self._active_field = adapter.active_field
 
     def _connected(self, base: dict[str, Any]) -> bool:
+        if self._active_field is not None and base.get(self._active_field) is False:
+            return False
         if self._flag_column is None:
             return True
         if self._flag_from_api:
@@ -382,6 +385,10 @@ class Store:
             status = "open" if conflict.winner == "held" else "settled"
             tx.execute(insert(self.t.conflicts).values(**values, status=status, created_at=now()))
 
+    def load_connected_count(self, tx: Connection) -> int:
+        query = select(func.count()).select_from(self.t.state).where(self.t.state.c.connected)
+        return int(tx.execute(query).scalar_one())
+
     def load_connected(self, tx: Connection) -> Iterator[ContactId]:
         """The id of every contact last seen connected."""
         # Streamed per statement: options set on the connection would stick to later UPDATEs.
@@ -492,9 +499,9 @@ class Store:
         tx.execute(delete(self.t.writes).where(self.t.writes.c.local_id == row.local_id))
         tx.execute(update(self.t.contacts).where(self.t.contacts.c.local_id == row.local_id).values(id=None))
 
-    def save_deletion_held(self, tx: Connection, row: SyncedRow, *, policy: str, gone: str) -> None:
+    def save_deletion_held(self, tx: Connection, row: SyncedRow, *, policy: str, gone: str) -> bool:
         """Leave an edit-against-delete conflict open for a person; the contact is not looked
-        for again (not connected) until it is settled."""
+        for again (not connected) until it is settled. False when it was open already."""
         tx.execute(
             update(self.t.state).where(self.t.state.c.contact_id == row.contact_id).values(connected=False)
         )
@@ -510,21 +517,23 @@ class Store:
                 self.t.conflicts.c.status == "open",
             )
         ).first()
-        if exists is None:
-            tx.execute(
-                insert(self.t.conflicts).values(
-                    local_id=row.local_id,
-                    contact_id=row.contact_id,
-                    field=DELETED,
-                    base_value=None,
-                    local_value="kept" if gone == "api" else "deleted",
-                    remote_value="deleted" if gone == "api" else "edited",
-                    policy=policy,
-                    winner="held",
-                    status="open",
-                    created_at=now(),
-                )
+        if exists is not None:
+            return False
+        tx.execute(
+            insert(self.t.conflicts).values(
+                local_id=row.local_id,
+                contact_id=row.contact_id,
+                field=DELETED,
+                base_value=None,
+                local_value="kept" if gone == "api" else "deleted",
+                remote_value="deleted" if gone == "api" else "edited",
+                policy=policy,
+                winner="held",
+                status="open",
+                created_at=now(),
             )
+        )
+        return True
 
     def save_deletion_conflict_settled(
         self, tx: Connection, row: SyncedRow, *, policy: str, gone: str, winner: str

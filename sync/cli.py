@@ -26,6 +26,8 @@ from storage.status import (
 from storage.store import Store
 from sync.apis.registry import ADAPTERS, DEFAULT_API, adapter_named
 from sync.errors import ConfigError, SyncError
+from sync.fleet.accounts import account_settings
+from sync.fleet.cli import fleet
 from sync.logs import configure_logging, masker
 from sync.progress import terminal_progress
 from sync.run_ending import run_ending
@@ -54,6 +56,9 @@ def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--origin-app", help="Value of the X-Origin-App header."),
         click.option(
+            "--account", help="An account of the fleet file (--config or CONTACTS_SYNC_FLEET_CONFIG)."
+        ),
+        click.option(
             "--allow-insecure-http",
             is_flag=True,
             default=None,
@@ -74,9 +79,15 @@ def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _settings(config_path: str | None, log_level: str = "info", **flags: Any) -> Settings:
+def _settings(
+    config_path: str | None, log_level: str = "info", account: str | None = None, **flags: Any
+) -> Settings:
     configure_logging(level=log_level.upper())
-    settings, warnings = load_settings(flags=flags, config_path=config_path)
+    settings, warnings = (
+        (account_settings(account, config_path=config_path, flags=flags), [])
+        if account
+        else load_settings(flags=flags, config_path=config_path)
+    )
     if settings.api_token is not None:
         masker.secrets.add(settings.api_token.get_secret_value())
     for warning in warnings:
@@ -394,6 +405,9 @@ def _confirm(yes: bool, question: str) -> None:
         raise ConfigError(f"no terminal to ask {question!r} on: pass --yes to confirm; nothing was changed")
     if not click.confirm(question, default=False):
         raise ConfigError("not confirmed; nothing was changed")
+
+
+cli.add_command(fleet)
 
 
 def main() -> None:

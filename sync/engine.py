@@ -111,6 +111,7 @@ class Engine:
         self._counts_lock = threading.Lock()
         self._push_total = self._pushed = 0
         self._stop = stop or threading.Event()
+        self._retired, self._retired_limit = 0, float("inf")  # set again by each pull
 
     def run(self) -> Counts:
         self.push_pending()  # a killed run's writes go first, same keys, same bytes
@@ -124,6 +125,8 @@ class Engine:
     def pull(self) -> None:
         with self.store.read() as tx:
             cursor = self.store.load_checkpoint(tx, PULL_CURSOR)
+            self._retired_limit = self._mass_change_limit(self.store.load_connected_count(tx))
+        self._retired = 0
         # Disconnections are judged only on a walk seen whole by this process.
         whole_walk = cursor is None
         paginator = Paginator(cursor)
@@ -214,7 +217,9 @@ class Engine:
                 self.counts.inserted += local is None
                 self.counts.local_updated += local is not None and bool(decided.local_changes)
                 self.counts.conflicts += len(decided.conflicts)
+            self._count_retired(merged)  # raises before this page is committed
             local_ids = self.store.save_merges(tx, merged, policy=self.options.policy) if merged else {}
+            self._refuse_local_deletes(tx, merged, local_ids)
             if save_cursor:
                 self.store.save_checkpoint(tx, PULL_CURSOR, next_cursor)
         for m in merged:
@@ -292,6 +297,48 @@ class Engine:
                 remote=conflict.remote,
             )
 
+    def _mass_change_limit(self, known: int) -> float:
+        return max(self.options.disconnect_floor, known * self.options.max_disconnect_share)
+
+    def _count_retired(self, merged: list[MergedContact]) -> None:
+        """Contacts the API itself retires (active false): too many in one walk stop the run."""
+        field = self.adapter.active_field
+        if field is None:
+            return
+        self._retired += sum(
+            1
+            for m in merged
+            if m.previous is not None
+            and m.previous.fields.get(field) is not False
+            and m.merge.base.get(field) is False
+        )
+        if self._retired > self._retired_limit:
+            raise SafetyStop(
+                f"the API marks {self._retired} known contacts inactive in one walk; a broken answer or "
+                "a mass change is likelier than that many retirements, so the page that did it was "
+                "not stored. If it is real, raise CONTACTS_SYNC_MAX_DISCONNECT_SHARE for one run"
+            )
+
+    def _refuse_local_deletes(
+        self, tx: Any, merged: list[MergedContact], local_ids: dict[ContactId, int]
+    ) -> None:
+        """Rows deleted locally that come back because the API cannot delete: say so, once."""
+        rejections = []
+        for m in merged:
+            if m.local is None and m.previous is not None:
+                refusal = self.remote.rules.prepare_delete(m.contact_id)
+                if isinstance(refusal, Refusal):
+                    reason = (
+                        f"{refusal.reason}; row local_id={m.previous.local_id} was deleted locally and "
+                        "is back from the API"
+                    )
+                    rejections.append(Rejection(local_ids[m.contact_id], reason, refusal.body))
+        if rejections:
+            self.store.save_plan(tx, [], rejections)
+            self.counts.rejected += len(rejections)
+            for rejection in rejections:
+                log.warning("sync.write.refused", local_id=rejection.local_id, reason=rejection.reason)
+
     @property
     def _deletes_are_sent(self) -> bool:
         return "delete" in self.adapter.writes
@@ -308,7 +355,8 @@ class Engine:
             return False
         row = SyncedRow(contact["id"], base.local_id, base.fields, None, True, False)
         if outcome == "hold":
-            self.store.save_deletion_held(tx, row, policy=self.options.policy, gone="table")
+            if not self.store.save_deletion_held(tx, row, policy=self.options.policy, gone="table"):
+                return False  # held since an earlier run: nothing new
             self.counts.conflicts += 1
             log.info(
                 "sync.conflict",
@@ -334,8 +382,7 @@ class Engine:
                 connected += 1
                 if contact_id not in seen:
                     missing.append(contact_id)
-        limit = max(self.options.disconnect_floor, connected * self.options.max_disconnect_share)
-        if len(missing) > limit:
+        if len(missing) > self._mass_change_limit(connected):
             raise SafetyStop(
                 f"the API no longer lists {len(missing)} of {connected} known contacts; "
                 "a broken answer or an emptied account is likelier than a mass removal, "
@@ -385,7 +432,11 @@ class Engine:
                             tx, row, policy=self.options.policy, gone="api", winner="remote"
                         )
                     self.store.save_contact_forgotten(
-                        tx, row, where="table", reason=f"deleted at {self.adapter.title}", run_id=self.run_id
+                        tx,
+                        row,
+                        where="table",
+                        reason=f"the {self.adapter.title} API deleted it",
+                        run_id=self.run_id,
                     )
                 elif outcome == "recreate":
                     self.store.save_deletion_conflict_settled(
@@ -527,11 +578,15 @@ class Engine:
     def _push_one(self, write: SavedWrite) -> None:
         request = PreparedWrite(write.method, write.path, write.body)
         looked_up = self.adapter.retry_safety == "lookup" and write.method == "POST"
+
+        def taken(contact_id: ContactId) -> bool:  # a twin row's contact, made before: not ours
+            return self._held_by_another_row(contact_id, write.local_id)
+
         try:
             if looked_up and write.attempted:
                 # Sent before, its answer lost with the process that sent it: the contact may
                 # exist already. Without an idempotency key, only a lookup tells.
-                found = self.remote.find_created(request)
+                found = self.remote.find_created(request, taken=taken)
                 if found is not None:
                     log.info("sync.write.adopted", local_id=write.local_id, contact_id=found["id"])
                     self._settle(write, found)
@@ -540,7 +595,7 @@ class Engine:
             if looked_up:
                 with self.store.write() as tx:
                     self.store.save_write_attempted(tx, write.write_id)
-            answer = self.remote.send_write(request, write.idempotency_key)
+            answer = self.remote.send_write(request, write.idempotency_key, taken=taken)
         except ContactGone:
             assert write.contact_id is not None  # only a write naming a contact meets one gone
             log.info("sync.write.contact_gone", local_id=write.local_id, contact_id=write.contact_id)
@@ -569,6 +624,12 @@ class Engine:
             self._settle(write, answer)
         self._count_pushed()
 
+    def _held_by_another_row(self, contact_id: ContactId, local_id: int) -> bool:
+        with self.store.read() as tx:
+            links = self.store.load_links(tx, [contact_id], [])
+        holder = links.row_of_contact.get(contact_id)
+        return holder is not None and holder != local_id
+
     def _count_pushed(self) -> None:
         with self._counts_lock:
             self._pushed += 1
@@ -581,7 +642,7 @@ class Engine:
             rows = self.store.load_synced_rows(tx, [write.contact_id])
             for row in rows:
                 self.store.save_contact_forgotten(
-                    tx, row, where="api", reason="deleted locally", run_id=self.run_id
+                    tx, row, where="api", reason="its row was deleted locally", run_id=self.run_id
                 )
             self.store.save_write_done(tx, write.write_id)
         with self._counts_lock:

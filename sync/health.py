@@ -1,14 +1,21 @@
-"""The daemon's optional loopback endpoint: /healthz and Prometheus /metrics."""
+"""The daemon's optional loopback endpoint: /healthz and Prometheus /metrics.
+
+A fleet worker serves the same two paths with `FleetMetrics`: per-account series
+carry an `account` label only for the accounts the fleet file allows (an allow-list,
+or every account of a fleet of at most 50); every other account counts under
+`account="other"`, so a fleet of thousands still makes a bounded number of series.
+"""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 
@@ -66,6 +73,73 @@ class DaemonMetrics:
                 "last_outcome": self.last_outcome,
                 "last_run_age_seconds": None if age is None else round(age, 1),
                 "consecutive_failures": self.consecutive_failures,
+            }
+
+
+OTHER_ACCOUNTS = "other"
+
+
+def account_label(allowed: frozenset[str]) -> Callable[[str], str]:
+    """The `account` label of a series: the name when allowed, else `other` (bounded cardinality)."""
+    return lambda account: account if account in allowed else OTHER_ACCOUNTS
+
+
+class FleetMetrics(DaemonMetrics):
+    """One fleet worker: the daemon's totals plus per-account series with bounded labels.
+
+    Healthy while the worker runs and its last contact with the database (taking a job,
+    or the scheduler's tick) is recent: an idle worker is healthy, a worker cut off from
+    PostgreSQL is not.
+    """
+
+    def __init__(self, *, label: Callable[[str], str], stale_after_seconds: float) -> None:
+        super().__init__(stale_after_seconds=stale_after_seconds)
+        self.label = label
+        self.account_runs = Counter(
+            "contacts_sync_account_runs",
+            "Sync runs by account and outcome",
+            ["account", "outcome"],
+            registry=self.registry,
+        )
+        self.account_last_ok = Gauge(
+            "contacts_sync_account_last_ok_timestamp_seconds",
+            "When the account's last ok or attention run ended (Unix time)",
+            ["account"],
+            registry=self.registry,
+        )
+        self.jobs_running = Gauge(
+            "contacts_sync_jobs_running", "Sync jobs running now", registry=self.registry
+        )
+        self.running = False
+        self.draining = False
+        self.last_contact: float | None = None
+
+    def saw_database(self) -> None:
+        with self._lock:
+            self.last_contact = time.time()
+
+    def record_account(self, account: str, outcome: str, counts: dict[str, Any]) -> None:
+        label = self.label(account)
+        self.account_runs.labels(label, outcome).inc()
+        if outcome in ("ok", "attention"):
+            self.account_last_ok.labels(label).set(time.time())
+        if outcome not in ("locked", "removed"):
+            self.record(outcome, counts)
+        self.saw_database()
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        _, body = super().health()
+        with self._lock:
+            age = None if self.last_contact is None else time.time() - self.last_contact
+            healthy = (
+                self.running and not self.draining and age is not None and age <= self.stale_after_seconds
+            )
+            return healthy, {
+                **body,
+                "healthy": healthy,
+                "running": self.running,
+                "draining": self.draining,
+                "last_database_contact_age_seconds": None if age is None else round(age, 1),
             }
 
 

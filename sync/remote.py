@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -91,24 +91,33 @@ class Remote(Protocol):
         """
         ...
 
-    def send_write(self, request: PreparedWrite, idempotency_key: str) -> dict[str, Any] | None:
+    def send_write(
+        self, request: PreparedWrite, idempotency_key: str, *, taken: Taken = lambda contact_id: False
+    ) -> dict[str, Any] | None:
         """Send one write, retried with the same key and bytes; the contact it answers.
 
         None for a delete: answered 204, or 404 (already gone, which is what was asked).
         APIs without idempotency keys ignore the key; their retries of a create go
-        through `find_created` first (the engine calls it), never blindly.
+        through `find_created` first, never blindly, passing `taken` on.
         """
         ...
 
-    def find_created(self, request: PreparedWrite) -> dict[str, Any] | None:
+    def find_created(
+        self, request: PreparedWrite, *, taken: Taken = lambda contact_id: False
+    ) -> dict[str, Any] | None:
         """The contact an earlier attempt of this create may have made, or None.
 
         For `retry_safety == "lookup"`: called before a create whose first attempt's
         outcome is unknown is sent again (after a timeout, a reset, a crash), and
         adopted instead of sending it twice. Matches on what the create carried
-        (same company and email, and the other sent fields).
+        (same company and email, and the other sent fields). A contact `taken` says
+        another row already holds is never the one: a twin row's contact, made before.
         """
         ...
+
+
+# Whether another local row already holds a contact: the engine knows, the client asks.
+Taken = Callable[[ContactId], bool]
 
 
 class ClosableRemote(Remote, Protocol):

@@ -45,11 +45,10 @@ def render_status(report: dict[str, Any]) -> str:
 
 
 def deletion_line(deletion: dict[str, Any]) -> str:
-    where = "at the API (deleted locally)" if deletion["where"] == "api" else "from the table"
-    return (
-        f"{deletion['deleted_at']}  contact {deletion['contact_id']} (local_id {deletion['local_id']}) "
-        f"deleted {where}: {deletion['reason']}"
-    )
+    contact, row = f"contact {deletion['contact_id']}", f"row local_id={deletion['local_id']}"
+    if deletion["where"] == "api":
+        return f"{deletion['deleted_at']}  {contact} deleted at the API: {deletion['reason']}"
+    return f"{deletion['deleted_at']}  {row} ({contact}) removed from the table: {deletion['reason']}"
 
 
 def daemon_line(daemon: dict[str, Any]) -> str:

@@ -12,6 +12,8 @@ between two slices it checks the request's deadline and the run's stop event.
 
 The deadline travels in a context variable: httpx sends a request and reads
 its answer in the caller's thread, and each thread has a context of its own.
+An answer read at its reader's pace (a long list handed out a page at a time)
+may restart its deadline before each page: `response.extensions[RENEW_DEADLINE]`.
 A stop raises `Interrupted`, an expired deadline `RequestDeadlineExceeded`;
 both pass through httpx untouched and the client names the request in its
 message. Socket failures stay httpcore's exceptions, which httpx translates.
@@ -39,6 +41,8 @@ import httpx
 from sync.errors import Interrupted
 
 SLICE_SECONDS = 0.25  # the longest a stop or an expired deadline goes unnoticed
+# The key of `response.extensions` holding a callable that restarts the body's deadline.
+RENEW_DEADLINE = "contacts_sync.renew_deadline"
 T = TypeVar("T")
 
 
@@ -72,6 +76,13 @@ def applied(deadline: Deadline) -> Iterator[None]:
         _current.reset(token)
 
 
+@functools.cache
+def _ssl_context(verify: bool) -> ssl.SSLContext:
+    """One context per process: loading the CA bundle costs ~50 ms of CPU, and a fleet worker
+    or a daemon makes a client per run. A client-side context is safe to share between threads."""
+    return httpx.create_ssl_context(verify=verify, trust_env=False)
+
+
 class DeadlineTransport(httpx.BaseTransport):
     """httpx's own transport, with each request limited to `seconds` in all and ended by `stop`."""
 
@@ -80,11 +91,12 @@ class DeadlineTransport(httpx.BaseTransport):
     ) -> None:
         self._seconds = seconds
         self._stop = stop
-        self._inner = httpx.HTTPTransport(verify=verify, trust_env=False)
+        context = verify if isinstance(verify, ssl.SSLContext) else _ssl_context(verify)
+        self._inner = httpx.HTTPTransport(verify=context, trust_env=False)
         # httpx 0.28 has no setting for httpcore's network backend: give it a pool that
         # uses ours (pyproject pins httpx below 0.29), with httpx's default limits.
         self._inner._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            ssl_context=context,
             max_connections=100,
             max_keepalive_connections=20,
             keepalive_expiry=5.0,
@@ -97,7 +109,11 @@ class DeadlineTransport(httpx.BaseTransport):
             response = self._inner.handle_request(request)
         # httpx reads the body after this returns: the same deadline covers it.
         assert isinstance(response.stream, httpx.SyncByteStream)
-        response.stream = _BodyWithin(deadline, response.stream)
+        body = _BodyWithin(deadline, response.stream)
+        response.stream = body
+        # An answer read at its reader's pace (a long list handed out a page at a time) may
+        # give each page a deadline of its own: the reader calls this before each page.
+        response.extensions[RENEW_DEADLINE] = body.renew
         return response
 
     def close(self) -> None:
@@ -108,6 +124,10 @@ class _BodyWithin(httpx.SyncByteStream):
     def __init__(self, deadline: Deadline, stream: httpx.SyncByteStream) -> None:
         self._deadline = deadline
         self._stream = stream
+
+    def renew(self) -> None:
+        """The rest of the body gets the request's full time again, from now."""
+        self._deadline = Deadline.starting_now(self._deadline.seconds, self._deadline.stop)
 
     def __iter__(self) -> Iterator[bytes]:
         chunks = iter(self._stream)

@@ -95,6 +95,9 @@ class Adapter:
     # `contacts-sync sandbox --api NAME ARGS...`: parse ARGS, serve on loopback until stopped; exit code.
     serve_sandbox: Callable[[list[str]], int]
     demo: Callable[[str], int]  # `contacts-sync demo`: the story against the bundled sandbox; exit code
+    # A field by which the API itself retires a contact (session contacts: is_active). Many
+    # contacts turning false in one walk meet the same safety stop as many leaving the list.
+    active_field: str | None = None
 
     def __post_init__(self) -> None:
         unknown = (self.writable | self.create_only) - set(self.columns)

@@ -19,7 +19,7 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -192,39 +192,11 @@ class HttpShell:
         headers: dict[str, str] | None = None,
     ) -> Any:
         """One request, once: the parsed answer, or the product's exception for what happened."""
-        endpoint = self._endpoint_of(method, path)
-        with self._stats_lock:
-            self.stats.requests += 1
-            self.stats.by_endpoint[endpoint] = self.stats.by_endpoint.get(endpoint, 0) + 1
-        if self._pacer is not None:
-            self._pacer.wait(endpoint)  # the slot it takes is given back in the finally below
+        endpoint = self._sending(method, path)
         started = time.monotonic()
         try:
-            response = self.http.request(method, path, params=params, content=content, headers=headers)
-        except RequestDeadlineExceeded as exc:
-            self._log(method, path, started, status=None, error=type(exc).__name__)
-            raise NetworkError(f"{what}: {exc}") from None
-        except Interrupted as exc:  # the write, if it was one, stays pending
-            self._log(method, path, started, status=None, error=type(exc).__name__)
-            raise Interrupted(f"{what}: {exc}") from None
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            self._log(method, path, started, status=None, error=type(exc).__name__)
-            if _certificate_failure(exc):  # will not fix itself: no retries
-                raise FatalError(
-                    f"{what}: the server's TLS certificate could not be verified; check the URL, "
-                    "or the system's CA certificates (certificate checks stay on)"
-                ) from None
-            detail = self.redactor.text(str(exc) or type(exc).__name__)
-            raise ConnectFailed(f"{what}: cannot connect to {self.shown_url()} ({detail})") from None
-        except httpx.TimeoutException as exc:
-            self._log(method, path, started, status=None, error=type(exc).__name__)
-            raise NetworkError(f"{what}: no answer within {self.http.timeout.read:g} s") from None
-        except httpx.TransportError as exc:
-            self._log(method, path, started, status=None, error=type(exc).__name__)
-            raise NetworkError(f"{what}: the connection failed ({type(exc).__name__})") from None
-        except httpx.RequestError as exc:  # e.g. a body that does not match its Content-Encoding
-            self._log(method, path, started, status=None, error=type(exc).__name__)
-            raise InvalidResponse(f"{what}: the answer could not be read ({type(exc).__name__})") from None
+            with self._translated(what, method, path, started):
+                response = self.http.request(method, path, params=params, content=content, headers=headers)
         finally:
             if self._pacer is not None:
                 self._pacer.answered(endpoint)
@@ -240,6 +212,98 @@ class HttpShell:
             if self._pacer is not None:
                 self._pacer.succeeded()
             return result
+        raise self._failure(response, raw, what=what, method=method, path=path, started=started)
+
+    def open_stream(
+        self, method: str, path: str, what: str, *, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """One request whose successful answer the caller reads piece by piece and closes.
+
+        For an answer too long to hold whole (a list of every contact): the caller
+        iterates `response.iter_bytes()` inside `reading(what)` and closes the
+        response. Its bytes are not redacted here: the caller masks them as they
+        come (`redactor`). An unsuccessful answer is read, closed and raised as
+        `call` raises it; the request is logged when its headers arrive.
+        """
+        endpoint = self._sending(method, path)
+        started = time.monotonic()
+        try:
+            with self._translated(what, method, path, started):
+                response = self.http.send(self.http.build_request(method, path, headers=headers), stream=True)
+        finally:
+            if self._pacer is not None:
+                self._pacer.answered(endpoint)
+        self._answered = True
+        if response.is_success:
+            self._log(method, path, started, response.status_code)
+            if self._pacer is not None:
+                self._pacer.succeeded()
+            return response
+        try:
+            with self._translated(what, method, path, started):
+                raw = self.redactor.answer(response.read(), error=True)
+        finally:
+            response.close()
+        raise self._failure(response, raw, what=what, method=method, path=path, started=started)
+
+    @contextlib.contextmanager
+    def reading(self, what: str) -> Iterator[None]:
+        """Failures while a streamed answer's body is read, as the product's exceptions."""
+        with self._translated(what, None, None, None):
+            yield
+
+    def _sending(self, method: str, path: str) -> str:
+        """Count a request and wait for its pacing slot; its rate-limit endpoint."""
+        endpoint = self._endpoint_of(method, path)
+        with self._stats_lock:
+            self.stats.requests += 1
+            self.stats.by_endpoint[endpoint] = self.stats.by_endpoint.get(endpoint, 0) + 1
+        if self._pacer is not None:
+            self._pacer.wait(endpoint)  # the caller gives the slot back once answered
+        return endpoint
+
+    @contextlib.contextmanager
+    def _translated(
+        self, what: str, method: str | None, path: str | None, started: float | None
+    ) -> Iterator[None]:
+        """httpx's exceptions (and the transport's) become the product's, logged when a
+        request is named: the one place where that translation happens."""
+
+        def logged(exc: BaseException) -> None:
+            if method is not None and path is not None and started is not None:
+                self._log(method, path, started, status=None, error=type(exc).__name__)
+
+        try:
+            yield
+        except RequestDeadlineExceeded as exc:
+            logged(exc)
+            raise NetworkError(f"{what}: {exc}") from None
+        except Interrupted as exc:  # the write, if it was one, stays pending
+            logged(exc)
+            raise Interrupted(f"{what}: {exc}") from None
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            logged(exc)
+            if _certificate_failure(exc):  # will not fix itself: no retries
+                raise FatalError(
+                    f"{what}: the server's TLS certificate could not be verified; check the URL, "
+                    "or the system's CA certificates (certificate checks stay on)"
+                ) from None
+            detail = self.redactor.text(str(exc) or type(exc).__name__)
+            raise ConnectFailed(f"{what}: cannot connect to {self.shown_url()} ({detail})") from None
+        except httpx.TimeoutException as exc:
+            logged(exc)
+            raise NetworkError(f"{what}: no answer within {self.http.timeout.read:g} s") from None
+        except httpx.TransportError as exc:
+            logged(exc)
+            raise NetworkError(f"{what}: the connection failed ({type(exc).__name__})") from None
+        except httpx.RequestError as exc:  # e.g. a body that does not match its Content-Encoding
+            logged(exc)
+            raise InvalidResponse(f"{what}: the answer could not be read ({type(exc).__name__})") from None
+
+    def _failure(
+        self, response: httpx.Response, raw: bytes, *, what: str, method: str, path: str, started: float
+    ) -> SyncError:
+        """An unsuccessful answer as the product's exception, logged and counted."""
         error = self._error_for(
             response.status_code,
             raw,
@@ -254,8 +318,8 @@ class HttpShell:
             with self._stats_lock:
                 self.stats.rate_limited += 1
             if self._pacer is not None:
-                self._pacer.slow_down(endpoint, error.retry_after)
-        raise error
+                self._pacer.slow_down(self._endpoint_of(method, path), error.retry_after)
+        return error
 
     def shown_url(self) -> str:
         """api_url as a message may show it: no user, password or query."""

@@ -12,9 +12,10 @@ from typing import Final
 from sync.apis.adapter import Adapter
 from sync.apis.companies.adapter import COMPANIES
 from sync.apis.lev.adapter import LEV
+from sync.apis.sessions.adapter import SESSIONS
 
 DEFAULT_API: Final = "lev"
-ADAPTERS: Final = MappingProxyType({adapter.name: adapter for adapter in (LEV, COMPANIES)})
+ADAPTERS: Final = MappingProxyType({adapter.name: adapter for adapter in (LEV, COMPANIES, SESSIONS)})
 
 
 def adapter_named(name: str) -> Adapter:

@@ -28,6 +28,7 @@ from config.settings import ENV_PREFIX, Settings
 from sync.cli import cli
 from sync.daemon import STOP_GRACE_SECONDS
 from sync.errors import ConfigError
+from sync.fleet.config import FLEET_CONFIG_ENV
 from sync.health import DaemonMetrics, serve_health
 from sync.schedule import parse_every, schedule_from
 
@@ -292,7 +293,9 @@ def flat_commands() -> list[tuple[str, list[str]]]:
 def test_every_command_is_a_real_contacts_sync_command(source: str, argv: list[str]) -> None:
     """Each contacts-sync command line in the deploy files parses with the real CLI and schedules."""
     sub = parse_with_cli(argv)
-    assert sub.command.name in {"sync", "daemon", "status", "conflicts", "retry"}, f"{source}: {argv}"
+    assert sub.command.name in {"sync", "daemon", "status", "conflicts", "retry", "fleet"}, (
+        f"{source}: {argv}"
+    )
 
 
 def test_every_file_that_runs_contacts_sync_was_searched() -> None:
@@ -652,6 +655,7 @@ def test_deploy_readme_covers_each_way_to_run() -> None:
 def test_settings_variables_are_real_settings(path: Path) -> None:
     """Every CONTACTS_SYNC_* variable a deploy file names is a setting contacts-sync reads."""
     known = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | {ENV_PREFIX + "CONFIG"}
+    known.add(FLEET_CONFIG_ENV)  # the fleet file, read by `fleet ...` and `--account`
     known |= {  # and the variables click options read (log level, the daemon's health port)
         str(param.envvar)
         for command in cli.commands.values()

@@ -106,16 +106,27 @@ def small(database_url: str) -> Iterator[CompaniesHarness]:
 
 
 def list_pages(harness: CompaniesHarness) -> list[Any]:
-    return [e for e in harness.requests("GET", "/contacts?") if e.status == 200]
+    """The pages of the walk: not the one-contact lists that prove the token owns each company."""
+    return [
+        e for e in harness.requests("GET", "/contacts?") if e.status == 200 and "limit=1&" not in e.path + "&"
+    ]
+
+
+def ownership_checks(harness: CompaniesHarness) -> list[Any]:
+    return [e for e in harness.requests("GET", "/contacts?") if "limit=1&" in e.path + "&"]
 
 
 def test_the_first_pull_walks_each_company_in_the_fewest_pages(companies: CompaniesHarness) -> None:
-    """3 companies of 150 contacts, pages of the largest size the server takes (100): 6 pages."""
+    """3 companies of 150 contacts, pages of the largest size the server takes (100): 6 pages,
+    one ownership check per company, and the one 422 that teaches the client the server's maximum."""
     result = companies.sync()
     assert result.outcome == "ok", result.error
     companies.assert_converged()
     assert len(companies.rows()) == 450
     assert len(list_pages(companies)) == 6
+    assert len(ownership_checks(companies)) == 3
+    assert [e.status for e in companies.sandbox.state.request_log() if e.status != 200] == [422]
+    assert result.counts["requests"] == 10
     assert result.counts["rate_limited"] == 0
 
 
@@ -185,11 +196,8 @@ def test_remote_creates_edits_and_deletes_reach_the_store(small: CompaniesHarnes
     assert result.counts["deleted_local"] == 1
     history = small.table.execute("SELECT * FROM deletions")
     assert [(h["contact_id"], h["where"]) for h in history] == [(second["id"], "table")]
-    assert (
-        json.loads(history[0]["record"])["email"] == second["email"]
-        if isinstance(history[0]["record"], str)
-        else history[0]["record"]["email"] == second["email"]
-    )
+    record = history[0]["record"]
+    assert (json.loads(record) if isinstance(record, str) else record)["email"] == second["email"]
 
 
 class ShiftingTransport(httpx.BaseTransport):

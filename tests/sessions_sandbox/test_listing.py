@@ -138,7 +138,7 @@ def _walk_large_list(pid: int, lines: dict[str, str]) -> tuple[int, tuple[int, i
     """(contacts counted, (bytes received, Content-Length), the server's peak RSS growth in KiB)."""
     before = peak = _rss_kib(pid)
     received = count = last_id = 0
-    cookies = {"connect.sid": lines["CONTACTS_SYNC_API_SESSION_COOKIE"]}
+    cookies = {"connect.sid": lines["CONTACTS_SYNC_SESSION_COOKIE"]}
     with (
         httpx.Client(cookies=cookies, timeout=120.0) as http,
         http.stream("GET", lines["CONTACTS_SYNC_API_URL"] + "/contacts") as response,

@@ -28,7 +28,7 @@ def test_serve_prints_url_cookie_and_admin_then_stops() -> None:
         url = lines["CONTACTS_SYNC_API_URL"]
         assert url.startswith("http://127.0.0.1:") and url.endswith("/api")
         assert lines["CONTACTS_SYNC_SANDBOX_ADMIN_URL"] == url.removesuffix("/api") + "/_admin"
-        cookies = {"connect.sid": lines["CONTACTS_SYNC_API_SESSION_COOKIE"]}
+        cookies = {"connect.sid": lines["CONTACTS_SYNC_SESSION_COOKIE"]}
         response = httpx.get(url + "/contacts", cookies=cookies)
         assert response.status_code == 200 and len(response.json()) == 4
         assert response.headers["transfer-encoding"] == "chunked"
@@ -59,7 +59,7 @@ def test_module_serves_until_terminated() -> None:
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         assert process.stdout is not None
         lines = dict(process.stdout.readline().strip().split("=", 1) for _ in range(3))
-        cookies = {"connect.sid": lines["CONTACTS_SYNC_API_SESSION_COOKIE"]}
+        cookies = {"connect.sid": lines["CONTACTS_SYNC_SESSION_COOKIE"]}
         response = httpx.get(lines["CONTACTS_SYNC_API_URL"] + "/contacts", cookies=cookies)
         process.terminate()
         assert process.wait(timeout=30) == 0

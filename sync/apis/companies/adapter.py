@@ -92,7 +92,9 @@ def serve_sandbox(argv: list[str]) -> int:
 
 
 def demo(workdir: str) -> int:
-    raise NotImplementedError("the company-contacts demo is not written yet")
+    from sync.apis.companies.demo import run_demo  # imports the runner, which imports the registry
+
+    return run_demo(workdir)
 
 
 COMPANIES = Adapter(

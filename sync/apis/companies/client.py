@@ -47,7 +47,7 @@ from sync.errors import (
     ServerUnavailable,
 )
 from sync.plan import ContactId, PreparedWrite
-from sync.remote import AccountIdentity, Pacer, Page
+from sync.remote import AccountIdentity, Pacer, Page, Taken
 from sync.retrying import RetryBudget, RetryPolicy
 
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -226,10 +226,12 @@ class CompaniesClient:
 
     # -- writes ------------------------------------------------------------------
 
-    def send_write(self, request: PreparedWrite, idempotency_key: str) -> dict[str, Any] | None:
+    def send_write(
+        self, request: PreparedWrite, idempotency_key: str, *, taken: Taken = lambda contact_id: False
+    ) -> dict[str, Any] | None:
         """Send one write; the API has no idempotency keys, so `idempotency_key` is unused."""
         if request.method == "POST":
-            return self._create(request)
+            return self._create(request, taken)
         what = f"{request.method} {request.path}"
         if request.method == "PATCH":
             patched = request.path.rsplit("/", 1)[1]
@@ -266,7 +268,7 @@ class CompaniesClient:
             return None
         raise FatalError(f"{what}: the company-contacts API has no such write")
 
-    def _create(self, request: PreparedWrite) -> dict[str, Any]:
+    def _create(self, request: PreparedWrite, taken: Taken) -> dict[str, Any]:
         """POST once; after an attempt whose outcome is unknown, look before every resend."""
         what = f"POST {CONTACTS_PATH}"
         company = _sent_fields(request).get("company_id")
@@ -285,7 +287,7 @@ class CompaniesClient:
         def attempt() -> dict[str, Any]:
             nonlocal unknown
             if unknown:
-                found = self.find_created(request)
+                found = self.find_created(request, taken=taken)
                 if found is not None:
                     return found
             try:
@@ -302,15 +304,17 @@ class CompaniesClient:
         contact: dict[str, Any] = self._shell.with_retries(attempt)
         return contact
 
-    def find_created(self, request: PreparedWrite) -> dict[str, Any] | None:
+    def find_created(
+        self, request: PreparedWrite, *, taken: Taken = lambda contact_id: False
+    ) -> dict[str, Any] | None:
         """The contact an earlier attempt of this create may have made, or None.
 
         Matches every field the create carried: the company, the email (case-insensitive:
         the API normalises at least the domain's case) and each other field, as sent or as
         the API's default (null; false for is_primary). Of several matches, the newest
         (`created_at`, then list order): an older twin is a contact someone made before,
-        most likely already linked to another row; the caller should still refuse to
-        adopt an id it has already linked.
+        most likely already linked to another row; a contact `taken` says another row
+        holds is skipped (a twin row's contact, made before).
         """
         sent = _sent_fields(request)
         company = sent.get("company_id")
@@ -318,7 +322,9 @@ class CompaniesClient:
             return None
         best: dict[str, Any] | None = None
         for contact in self._company_contacts(company):
-            if _matches(contact, sent) and (best is None or _created(contact) >= _created(best)):
+            if taken(contact["id"]) or not _matches(contact, sent):
+                continue
+            if best is None or _created(contact) >= _created(best):
                 best = contact
         return best
 

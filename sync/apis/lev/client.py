@@ -22,7 +22,7 @@ from sync.apis.lev.fields import CONTACTS_PATH, PAGE_LIMIT_MAX
 from sync.apis.lev.wire import LevWireRules, decode_body, error_for, parse_contact, parse_page
 from sync.errors import FatalError, InvalidResponse, RequestRejected, ServerUnavailable
 from sync.plan import ContactId, PreparedWrite
-from sync.remote import AccountIdentity, Pacer, Page
+from sync.remote import AccountIdentity, Pacer, Page, Taken
 from sync.retrying import RetryBudget, RetryPolicy
 
 
@@ -124,10 +124,14 @@ class LevClient:
     def fetch_one(self, contact_id: ContactId) -> dict[str, Any] | None:
         raise FatalError("Lev contacts that leave the list are flagged, never looked up one by one")
 
-    def find_created(self, request: PreparedWrite) -> dict[str, Any] | None:
+    def find_created(
+        self, request: PreparedWrite, *, taken: Taken = lambda contact_id: False
+    ) -> dict[str, Any] | None:
         raise FatalError("Lev replays a create under its idempotency key: nothing to look up")
 
-    def send_write(self, request: PreparedWrite, idempotency_key: str) -> dict[str, Any]:
+    def send_write(
+        self, request: PreparedWrite, idempotency_key: str, *, taken: Taken = lambda contact_id: False
+    ) -> dict[str, Any]:
         what = f"{request.method} {request.path}"
         headers = {"Idempotency-Key": idempotency_key, "Content-Type": "application/json"}
 

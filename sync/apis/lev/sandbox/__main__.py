@@ -31,6 +31,13 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "--seed", type=int, default=1, help="seed of the generated data (default %(default)s)"
     )
     parser.add_argument("--token", default=None, help="token to accept (default: a new one, printed)")
+    parser.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="NAME=TOKEN",
+        help="serve one more account with this token (repeat it; each gets its own contacts)",
+    )
     filters = parser.add_mutually_exclusive_group()
     filters.add_argument(
         "--ignore-filters",
@@ -48,6 +55,10 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m sync.apis.
 
     args = _parser(prog).parse_args(argv)
     mode: FilterMode = "ignore" if args.ignore_filters else "reject" if args.reject_filters else "apply"
+    accounts = [tuple(given.split("=", 1)) for given in args.account]
+    if any(len(pair) != 2 or not all(pair) for pair in accounts):
+        print(f"{prog}: --account takes NAME=TOKEN", file=sys.stderr)
+        return 2
     try:
         serve(
             port=args.port,
@@ -59,6 +70,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m sync.apis.
             seed=args.seed,
             token=args.token,
             filter_mode=mode,
+            accounts=[(name, token) for name, token in accounts],
         )
     except FaultSpecError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)

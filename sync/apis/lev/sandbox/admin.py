@@ -20,6 +20,15 @@ success/error envelope. Routes::
     GET    /_admin/counters                  counters (api_requests, faults_injected, ...)
     POST   /_admin/reset                     clear log, counters, rate-limit windows and
                                              fault numbering
+
+Several accounts (one per token, see ``sandbox.accounts``)::
+
+    GET    /_admin/accounts                  [{name, token, account_id, tier}], the first is "default"
+    POST   /_admin/accounts                  add one; body {name, token?, contacts?, seed?, tier?,
+                                             latency_ms?, faults?, window_seconds?}
+    GET    /_admin/accounts/{name}/runs      the account's connection spans and the pairs that
+                                             overlap (two clients at once; see ``sandbox.runs``)
+    *      /_admin/accounts/{name}/...       any route above, on that account
 """
 
 from __future__ import annotations
@@ -28,11 +37,15 @@ import json
 import re
 from typing import Any, Final
 
+from sync.apis.lev.sandbox.accounts import SandboxAccounts
 from sync.apis.lev.sandbox.envelope import Rejected, Reply, failure, success
 from sync.apis.lev.sandbox.faults import FaultSpecError
+from sync.apis.lev.sandbox.runs import connection_spans, overlapping_spans
 from sync.apis.lev.sandbox.state import SandboxState
 
 ADMIN_PREFIX: Final[str] = "/_admin"
+ACCOUNTS_PREFIX: Final[str] = ADMIN_PREFIX + "/accounts"
+_ACCOUNT = re.compile(r"^/(?P<name>[^/]+)(?P<rest>/.*)?$")
 _CONTACT = re.compile(r"^/contacts/(?P<id>\d+)(?P<action>/disconnect|/connect)?$")
 
 
@@ -41,6 +54,37 @@ def handle_admin(state: SandboxState, method: str, path: str, body: bytes) -> Re
         return _route(state, method, path[len(ADMIN_PREFIX) :], body)
     except Rejected as rejection:
         return failure(rejection.status, rejection.message, details=rejection.details)
+
+
+def handle_accounts_admin(accounts: SandboxAccounts, method: str, path: str, body: bytes) -> Reply:
+    """The routes under /_admin/accounts: list, add, and one account's own admin routes."""
+    try:
+        rest = path[len(ACCOUNTS_PREFIX) :]
+        if rest in ("", "/") and method == "GET":
+            return success(accounts.described())
+        if rest in ("", "/") and method == "POST":
+            options = _object(body)
+            name = options.pop("name", None)
+            if not isinstance(name, str):
+                raise Rejected(400, "name is required (a string)")
+            state = accounts.add(name, **options)
+            return success({"name": name, "token": state.token, "account_id": state.account_id}, status=201)
+        match = _ACCOUNT.match(rest)
+        if match is None:
+            raise Rejected(404, f"No admin route for {method} {path}")
+        state = accounts.named(match.group("name"))
+        inner = match.group("rest") or ""
+        if inner == "/runs" and method == "GET":
+            spans = connection_spans(state.request_log())
+            return success(
+                {
+                    "spans": [span.to_json() for span in spans],
+                    "overlapping": [[a.connection, b.connection] for a, b in overlapping_spans(spans)],
+                }
+            )
+    except Rejected as rejection:
+        return failure(rejection.status, rejection.message, details=rejection.details)
+    return handle_admin(state, method, ADMIN_PREFIX + inner, body)
 
 
 def _object(body: bytes) -> dict[str, Any]:

@@ -75,6 +75,7 @@ class IncomingRequest:
     target: str
     headers: Mapping[str, str]
     body: bytes = b""
+    connection: int | None = None  # the server's number for the connection it came on
 
     def header(self, name: str) -> str | None:
         wanted = name.lower()
@@ -152,6 +153,7 @@ def handle_api(state: SandboxState, request: IncomingRequest) -> Outcome:
         request_id=None if reply is None else reply.request_id,
         response_headers={} if reply is None else _wire_headers(reply),
         response_body=b"" if reply is None else reply.encoded(),
+        connection=request.connection,
     )
     state.record(entry)
     delay = state.latency_ms / 1000 + (decision.delay_seconds if decision else 0.0)

@@ -44,6 +44,9 @@ class LoggedRequest:
     request_id: str | None
     response_headers: dict[str, str] = field(default_factory=dict)
     response_body: bytes = b""
+    # The server's number for the connection it came on (None outside a server): one
+    # client's requests share connections no other client uses (see sandbox.runs).
+    connection: int | None = None
 
     def header(self, name: str) -> str | None:
         """A request header by case-insensitive name."""
@@ -67,4 +70,5 @@ class LoggedRequest:
             "request_id": self.request_id,
             "response_headers": self.response_headers,
             "response_body": self.response_body.decode("utf-8", errors="replace"),
+            "connection": self.connection,
         }

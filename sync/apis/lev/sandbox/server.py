@@ -10,20 +10,22 @@ client waits on a dead server.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Final, TextIO
 
 from sync.apis.lev.fields import API_PATH_PREFIX
-from sync.apis.lev.sandbox.admin import ADMIN_PREFIX, handle_admin
+from sync.apis.lev.sandbox.accounts import SandboxAccounts
+from sync.apis.lev.sandbox.admin import ACCOUNTS_PREFIX, ADMIN_PREFIX, handle_accounts_admin, handle_admin
 from sync.apis.lev.sandbox.api import IncomingRequest, handle_api
 from sync.apis.lev.sandbox.envelope import Reply, failure
 from sync.apis.lev.sandbox.filters import FilterMode
@@ -43,11 +45,20 @@ class _HTTPServer(ThreadingHTTPServer):
     # stop() closes the connections itself; joining handler threads could hang on a slow fault.
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], state: SandboxState) -> None:
+    def __init__(self, address: tuple[str, int], state: SandboxState, accounts: SandboxAccounts) -> None:
         self.state = state
+        self.accounts = accounts
+        self.connection_numbers = itertools.count(1)
         self.open_sockets: set[socket.socket] = set()
         self.sockets_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
+        # A client killed mid-connection (the fleet's SIGKILL tests) is normal, not a traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            logger.debug("sandbox.connection.reset client=%s", client_address)
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -62,6 +73,7 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         with self.server.sockets_lock:
             self.server.open_sockets.add(self.connection)
+            self.connection_number = next(self.server.connection_numbers)
 
     def finish(self) -> None:
         with self.server.sockets_lock:
@@ -113,11 +125,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(failure(400, "Unreadable request body"))
             return
         target = self.path
+        path = target.split("?")[0]
+        if path == ACCOUNTS_PREFIX or path.startswith(ACCOUNTS_PREFIX + "/"):
+            self._send(handle_accounts_admin(self.server.accounts, self.command, path, body))
+            return
         if target.startswith(ADMIN_PREFIX):
-            self._send(handle_admin(self.server.state, self.command, target.split("?")[0], body))
+            self._send(handle_admin(self.server.state, self.command, path, body))
             return
         headers = dict(self.headers.items())
-        outcome = handle_api(self.server.state, IncomingRequest(self.command, target, headers, body))
+        state = self.server.accounts.for_authorization(self.headers.get("Authorization"))
+        request = IncomingRequest(self.command, target, headers, body, connection=self.connection_number)
+        outcome = handle_api(state, request)
         if outcome.delay_seconds > 0:
             time.sleep(outcome.delay_seconds)
         if outcome.reply is None:
@@ -212,6 +230,8 @@ class SandboxServer:
 
     def __init__(self, state: SandboxState, host: str = "127.0.0.1", port: int = 0) -> None:
         self.state = state
+        # More accounts, one per token, beside `state` (the first): see sandbox.accounts.
+        self.accounts = SandboxAccounts(state)
         self.host = host
         self._requested_port = port
         self._httpd: _HTTPServer | None = None
@@ -243,7 +263,7 @@ class SandboxServer:
     def start(self) -> SandboxServer:
         if self._httpd is not None:
             return self
-        self._httpd = _HTTPServer((self.host, self._requested_port), self.state)
+        self._httpd = _HTTPServer((self.host, self._requested_port), self.state, self.accounts)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -293,6 +313,7 @@ def serve(
     host: str = "127.0.0.1",
     read_only_token: str | None = None,
     filter_mode: FilterMode = "apply",
+    accounts: Sequence[tuple[str, str]] = (),
     stop: threading.Event | None = None,
     out: TextIO | None = None,
 ) -> None:
@@ -300,6 +321,7 @@ def serve(
 
     Prints ``CONTACTS_SYNC_API_URL=...`` and ``CONTACTS_SYNC_API_TOKEN=...``
     on start, one line each, so a shell can ``eval`` or a test can parse them.
+    ``accounts`` adds more accounts, (name, token) each, beside the first.
     """
     state = SandboxState(
         contacts=contacts,
@@ -314,7 +336,19 @@ def serve(
     )
     stop_event = stop or threading.Event()
     stream = out or sys.stdout
-    with SandboxServer(state, host=host, port=port) as server:
+    server = SandboxServer(state, host=host, port=port)
+    for index, (name, account_token) in enumerate(accounts, start=1):
+        # Each account its own contacts: same size, another seed.
+        server.accounts.add(
+            name,
+            token=account_token,
+            contacts=contacts,
+            seed=seed + index,
+            tier=tier,
+            window_seconds=window_seconds,
+            latency_ms=latency_ms,
+        )
+    with server:
         print(f"CONTACTS_SYNC_API_URL={server.base_url}", file=stream, flush=True)
         print(f"CONTACTS_SYNC_API_TOKEN={server.token}", file=stream, flush=True)
         restore = _stop_on_signals(stop_event)

@@ -46,6 +46,13 @@ class _HTTPServer(ThreadingHTTPServer):
         self.sockets_lock = threading.Lock()
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that closes a list answer once it has read enough (a lookup that found its
+        # contact, a session check) resets the connection: that is no server error to print.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -252,7 +259,7 @@ def serve(
 ) -> None:
     """Run a sessions sandbox in the foreground until SIGINT/SIGTERM (or ``stop`` is set).
 
-    Prints ``CONTACTS_SYNC_API_URL=...``, ``CONTACTS_SYNC_API_SESSION_COOKIE=...``
+    Prints ``CONTACTS_SYNC_API_URL=...``, ``CONTACTS_SYNC_SESSION_COOKIE=...``
     (the ``connect.sid`` value) and ``CONTACTS_SYNC_SANDBOX_ADMIN_URL=...`` on
     start, one line each, so a shell can ``eval`` or a test can parse them.
     Raises ``ValueError`` or ``FaultSpecError`` for a bad option, before serving.
@@ -274,7 +281,7 @@ def serve(
     stream = out or sys.stdout
     with SessionsSandboxServer(state, host=host, port=port) as server:
         print(f"CONTACTS_SYNC_API_URL={server.base_url}", file=stream, flush=True)
-        print(f"CONTACTS_SYNC_API_SESSION_COOKIE={server.cookie}", file=stream, flush=True)
+        print(f"CONTACTS_SYNC_SESSION_COOKIE={server.cookie}", file=stream, flush=True)
         print(f"CONTACTS_SYNC_SANDBOX_ADMIN_URL={server.admin_url}", file=stream, flush=True)
         restore = _stop_on_signals(stop_event)
         try:
