@@ -42,10 +42,9 @@ COMPARED = ("id", "company_id", "first_name", "last_name", "email", "phone", "de
 API_OWNED = ("created_at", "updated_at")
 # Fields a person or another user may edit; email only on contacts no test row created.
 EDITABLE = ("first_name", "last_name", "phone", "designation", "is_primary")
-# A run with all of these at zero had nothing to do. Not "conflicts": a run counts an open
-# edit-against-delete conflict again each time it meets it (see test_companies_findings.py),
-# so `settle` looks for new conflict records instead.
+# A run with all of these at zero, and no new conflict record, had nothing to do.
 WORK_COUNTS = (
+    "conflicts",
     "inserted",
     "local_updated",
     "deleted_local",
@@ -227,7 +226,7 @@ def settle(sync: Callable[[], RunResult], db_path: Path | str, *, context: str =
         quiet = all(result.counts.get(name, 0) == 0 for name in WORK_COUNTS)
         if quiet and conflict_records(db_path) == before:
             return results
-    work = [{k: r.counts[k] for k in (*WORK_COUNTS, "conflicts") if r.counts.get(k)} for r in results]
+    work = [{k: r.counts[k] for k in WORK_COUNTS if r.counts.get(k)} for r in results]
     raise AssertionError(f"{context}{CLEAN_SYNCS} clean syncs in a row still had work to do: {work}")
 
 

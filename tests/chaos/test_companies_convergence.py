@@ -290,6 +290,23 @@ class CompaniesChaos(RuleBasedStateMachine):
             for row, invalid in rows:
                 self.insert_local(row, invalid)
 
+    @rule(pick=picks)
+    def insert_twin(self, pick: int) -> None:
+        """Another program inserts a row with every field of an existing contact (the API allows
+        duplicates): it must become a contact of its own, never be matched to the one it copies."""
+        with self.step():
+            assert self.harness is not None
+            contacts = self.remote()
+            if not contacts:
+                return
+            twin = contacts[pick % len(contacts)]
+            fields = ("company_id", "first_name", "last_name", "email", "phone", "designation", "is_primary")
+            values = {name: twin[name] for name in fields}
+            local_id = self.harness.table.insert(**values)
+            step = self.journal.tick()
+            self.journal.inserts.append(Insert(step, local_id, twin["email"], values, "created"))
+            STATS["twin rows inserted"] += 1
+
     def insert_local(self, row: dict[str, Any], invalid: str | None = None) -> None:
         assert self.harness is not None
         step = self.journal.tick()
@@ -408,7 +425,14 @@ class CompaniesChaos(RuleBasedStateMachine):
                     self.unjudged.append(step)  # the delete is sent after all
                 return
             row = {r["local_id"]: r for r in self.rows()}.get(conflict["local_id"])
-            if row is not None:  # what the row now holds is what the person wants
+            if row is None:
+                return
+            if take == "remote":
+                # The row is back at its last-synced value: no local change is left, and the
+                # next sync brings whatever the API holds now (a later edit there included).
+                agreed = (self.last_synced(row["local_id"]) or {}).get(field, UNKNOWN)
+                self.journal.local_edits.append(Edit(step, row["local_id"], field, row[field], agreed))
+            else:  # what the row now holds is what the person wants sent
                 self.journal.local_edits.append(Edit(step, row["local_id"], field, row[field]))
 
     @rule(
@@ -462,8 +486,8 @@ class CompaniesChaos(RuleBasedStateMachine):
         contact = contacts[pick % len(contacts)]
         for name, value in edits:
             if name == "email":
-                if str(contact["email"]).startswith(MARKER):
-                    continue
+                if contact["email"] in {i.email for i in self.journal.inserts}:
+                    continue  # an inserted row's email is its marker: nobody edits it
                 value = f"remote-{self.journal.steps:04d}@example.com"
             before = self.state.contact(contact["id"])
             if before is None:

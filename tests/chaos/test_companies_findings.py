@@ -1,8 +1,9 @@
-"""What the company-contacts chaos suites found in the engine and the store, one minimal test each.
+"""What the company-contacts chaos suites found in the engine, the store and the client, one test each.
 
-Each test is marked `xfail(strict=True)` while the bug stands: the suite stays green,
-and the mark must go once the fix lands (a strict xfail that passes fails the run).
-The proposed fixes are in each test's reason.
+A test whose bug stands is marked `xfail(strict=True)`, with the proposed fix in its
+reason: the suite stays green, and the mark must go once the fix lands (a strict
+xfail that passes fails the run). Unmarked tests are findings already fixed, kept
+as regression tests.
 """
 
 from __future__ import annotations
@@ -26,14 +27,6 @@ def small(tmp_path: Path) -> Iterator[CompaniesHarness]:
             harness.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine: Engine._local_delete_yields adds 1 to counts.conflicts on every run that lists the "
-        "contact while the held conflict stays open, although save_deletion_held records nothing new. "
-        "Fix: let Store.save_deletion_held return whether it inserted the conflict, and count only then"
-    ),
-)
 def test_a_held_local_delete_conflict_is_counted_once_not_by_every_run(small: CompaniesHarness) -> None:
     """Manual policy, row deleted here, contact edited there: the run that meets it counts one
     conflict; later runs that find the same open conflict count none."""
@@ -50,17 +43,6 @@ def test_a_held_local_delete_conflict_is_counted_once_not_by_every_run(small: Co
     assert again.counts["conflicts"] == 0, "the same open conflict was counted again"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "client + engine: after an unknown outcome CompaniesClient._create looks up the contact with "
-        "find_created, which matches the older twin (every field equal); Engine._settle then finds that "
-        "another row holds it and rejects the write, so the row is never created. Fix: find_created "
-        "skips contacts already linked to a row (the engine passes the store's linked ids, or the "
-        "in-run lookup moves up to the engine, which has them) and prefers contacts created after the "
-        "write's first attempt; an adoption that clashes is a miss, and the POST is sent again"
-    ),
-)
 def test_a_row_that_twins_an_existing_contact_is_created_even_when_its_post_fails_first(
     small: CompaniesHarness,
 ) -> None:
