@@ -117,3 +117,58 @@ def test_a_row_deleted_while_its_create_is_unsettled_is_deleted_at_the_api(small
 
     assert small.table.execute("SELECT * FROM contacts WHERE email = 'gone@example.com'") == []
     assert [c for c in small.sandbox.state.all_contacts() if c["email"] == "gone@example.com"] == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "engine/store: a held edit-against-delete conflict (deleted at the API, row kept) stays open "
+        "after another program deletes the row too, and the contact's sync_state points at the "
+        "missing row for good. Both sides now agree the contact is gone. Fix: when the plan sees a "
+        "deleted row whose only open conflict is a (deleted) one with local_value 'kept', settle it as "
+        "moot (status settled, winner 'both deleted') and forget the state, with a deletions record"
+    ),
+)
+def test_a_held_remote_delete_whose_row_is_then_deleted_here_is_closed(small: CompaniesHarness) -> None:
+    """Manual policy: the API deletes a contact whose row has local edits (held); then another
+    program deletes the row. Nothing is left to decide: no open conflict, no orphan state."""
+    assert small.sync(conflict_policy="manual").outcome == "ok"
+    row = next(iter(small.rows().values()))
+    small.table.update(row["local_id"], designation="Edited here")
+    small.sandbox.state.admin_delete(row["id"])
+    assert small.sync(conflict_policy="manual").outcome == "attention"
+    small.table.execute("DELETE FROM contacts WHERE local_id = :l", {"l": row["local_id"]})
+
+    small.sync(conflict_policy="manual")
+
+    assert small.table.execute("SELECT * FROM conflicts WHERE status = 'open'") == []
+    assert small.table.execute("SELECT * FROM sync_state WHERE local_id = :l", {"l": row["local_id"]}) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "engine/store: a row deleted while a field conflict of it is open (manual) is never deleted "
+        "at the API: Store.load_deleted_rows skips rows with any open conflict, so the DELETE waits "
+        "for a person to settle a field of a row that no longer exists. Fix: a deleted row's open "
+        "field conflicts become one (deleted) conflict (local 'deleted' against the API's edit), the "
+        "question a person can answer; or, when the API side did not change since, the DELETE is sent "
+        "and the field conflicts are closed"
+    ),
+)
+def test_a_row_deleted_while_a_field_conflict_is_open_asks_the_right_question(
+    small: CompaniesHarness,
+) -> None:
+    """Manual policy: both sides edit one field (an open conflict); another program then deletes
+    the row. The open question must be about the deletion, not about a field of a missing row."""
+    assert small.sync(conflict_policy="manual").outcome == "ok"
+    row = next(iter(small.rows().values()))
+    small.table.update(row["local_id"], designation="Mine")
+    small.sandbox.state.admin_edit(row["id"], {"designation": "Theirs"})
+    assert small.sync(conflict_policy="manual").outcome == "attention"
+    small.table.execute("DELETE FROM contacts WHERE local_id = :l", {"l": row["local_id"]})
+
+    small.sync(conflict_policy="manual")
+
+    waiting = small.table.execute("SELECT field FROM conflicts WHERE status = 'open'")
+    assert [c["field"] for c in waiting] == ["(deleted)"]
