@@ -14,6 +14,7 @@ from typing import Any
 from bench.common import (
     PAGE_LIMIT,
     ChildFailed,
+    FastServerProcess,
     SandboxProcess,
     copy_sqlite,
     has_setting,
@@ -45,6 +46,9 @@ class Sizes:
     paced_window: float
     plan_changed: int
     repeats: int
+    fast_pull: int = 20_000  # against bench/fastserver.py: the client's CPU, not the server's
+    fast_noop: int = 100_000
+    huge_pull: int = 1_000_000
 
 
 FULL = Sizes(
@@ -72,6 +76,9 @@ QUICK = Sizes(
     paced_window=3.0,
     plan_changed=100,
     repeats=3,
+    fast_pull=2_000,
+    fast_noop=2_000,
+    huge_pull=5_000,
 )
 
 
@@ -113,6 +120,8 @@ class Context:
         return self._sandboxes[key]
 
     def stop_sandbox(self, key: str) -> None:
+        if key.startswith("fast-"):  # its store is bound to its URL: a new server needs a new pull
+            self._pulls.pop(-int(key.removeprefix("fast-")), None)
         sandbox = self._sandboxes.pop(key, None)
         if sandbox is not None:
             sandbox.stop()
@@ -120,6 +129,27 @@ class Context:
     def stop_all(self) -> None:
         for key in list(self._sandboxes):
             self.stop_sandbox(key)
+
+    def fast_server(self, contacts: int) -> FastServerProcess:
+        """The benchmark server with `contacts` listed (all connected), filter honoured at first."""
+        key = f"fast-{contacts}"
+        if key not in self._sandboxes:
+            server = FastServerProcess(contacts=contacts, workdir=self.workdir)
+            self._sandboxes[key] = server.start()
+        server = self._sandboxes[key]
+        assert isinstance(server, FastServerProcess)
+        return server
+
+    def fast_pulled(self, contacts: int) -> tuple[str, dict[str, Any], float]:
+        """A fresh store filled by one full pull from the fast server: (url, child answer, server CPU)."""
+        key = -contacts  # apart from the sandbox's pulls
+        if key not in self._pulls:
+            server = self.fast_server(contacts)
+            url = f"sqlite:///{self.workdir / f'fast-store-{contacts}.db'}"
+            server_cpu = server.cpu_seconds()
+            answer = sync_child(self, server, url, sync_flags(self, tier="unlimited"))
+            self._pulls[key] = (url, answer, server.cpu_seconds() - server_cpu)
+        return self._pulls[key]
 
     def pull_sandbox(self, listed: int) -> SandboxProcess:
         return self.sandbox(f"pull-{listed}", contacts=math.ceil(listed / LISTED_SHARE), tier="unlimited")
@@ -622,6 +652,155 @@ def bench_plan(ctx: Context) -> list[Row]:
     ]
 
 
+# --- 7. the client's CPU, against a server that is not the bottleneck ------------------------------
+
+
+def _bare(ctx: Context, server: SandboxProcess, name: str, **extra: Any) -> dict[str, Any]:
+    args = {"base_url": server.base_url, "token": server.token, "sqlite_path": str(ctx.workdir / name)}
+    return ctx.child("baseline_walk", {**args, **extra}, timeout=CHILD_TIMEOUT)
+
+
+def _cpu_rows(ctx: Context, key: str, n: int, subject: dict[str, Any], base: dict[str, Any]) -> list[Row]:
+    pulled = subject["counts"]["pulled"]
+    if pulled != base["rows"]:
+        raise ChildFailed(f"the sync pulled {pulled} contacts, the bare walk {base['rows']}")
+    ratio = subject["cpu_seconds"] / base["cpu_seconds"]
+    wall = (pulled / subject["seconds"]) / (base["rows"] / base["seconds"])
+    return [
+        Row(
+            f"{key}a",
+            f"full pull of {pulled:,} from the fast server: client CPU s",
+            fmt(subject["cpu_seconds"], 2),
+            f"{fmt(base['cpu_seconds'], 2)} (bare)",
+            f"{ratio:.2f}",
+            "<= 1.50",
+            met(ratio <= 1.5),
+        ),
+        Row(
+            f"{key}b",
+            f"full pull of {pulled:,} from the fast server: contacts/s",
+            fmt(pulled / subject["seconds"], 0),
+            f"{fmt(base['rows'] / base['seconds'], 0)} (bare)",
+            f"{wall:.2f}",
+            "report",
+            "-",
+        ),
+    ]
+
+
+def bench_client_cpu(ctx: Context) -> list[Row]:
+    n = ctx.sizes.fast_pull
+    server = ctx.fast_server(n)
+    server_cpu = server.cpu_seconds()
+    base = _bare(ctx, server, f"bare-{n}.db")
+    base_server_cpu = server.cpu_seconds() - server_cpu
+    _url, subject, subject_server_cpu = ctx.fast_pulled(n)
+    ctx.note(
+        f"7: bench/fastserver.py serves pre-rendered pages; its CPU {subject_server_cpu:.2f} s for the sync, "
+        f"{base_server_cpu:.2f} s for the bare walk (bench/bare.py: httpx walk + one executemany a page); "
+        f"client CPU = getrusage of the child over the run alone; sync peak RSS {subject['peak_rss_mb']} MB"
+    )
+    rows = _cpu_rows(ctx, "7", n, subject, base)
+    ctx.stop_sandbox(f"fast-{n}")
+    return rows
+
+
+# --- 8. no-op sync with the updated_at filter honoured and ignored -----------------------------------
+
+STANDARD_LIST_PER_MINUTE = 20  # the standard tier's per-endpoint ceiling binds a crawl of one list
+STANDARD_ALL_PER_MINUTE = 100
+
+
+def _standard_seconds(lists: int, others: int) -> float:
+    return max(lists / STANDARD_LIST_PER_MINUTE, (lists + others) / STANDARD_ALL_PER_MINUTE) * 60
+
+
+def bench_noop_filter(ctx: Context) -> list[Row]:
+    n = ctx.sizes.fast_noop
+    url, _, _ = ctx.fast_pulled(n)  # set-up: the first (full) pull, and whatever marks it saves
+    server = ctx.fast_server(n)
+    rows: list[Row] = []
+    pages = pages_for(n)
+    for key, mode in (("8a", "apply"), ("8b", "ignore")):
+        server.admin("POST", f"/filter/{mode}")
+        server.reset()
+        subject = sync_child(ctx, server, url, sync_flags(ctx, tier="unlimited"))
+        counts = server.requests()
+        lists = counts.get("GET /contacts", 0)
+        others = sum(counts.values()) - lists
+        honoured = mode == "apply"
+        # Honoured: 1 filtered list request, plus the probe's 3 when its day-long cache expired.
+        target = 4 if honoured else pages + 3
+        ctx.note(
+            f"{key}: filter {mode}: requests {counts}; client CPU {subject['cpu_seconds']:.2f} s, "
+            f"{subject['seconds']:.2f} s wall; run counts {subject['counts']}"
+        )
+        label = "honoured" if honoured else "ignored"
+        rows.append(
+            Row(
+                key,
+                f"no-op sync of {n:,}, filter {label}: list requests",
+                str(lists),
+                f"{pages} (a full walk)",
+                f"{lists / pages:.3f}",
+                f"<= {target}" if honoured else "report",
+                met(lists <= target) if honoured else "-",
+            )
+        )
+        rows.append(
+            Row(
+                key.replace("8", "8t"),
+                f"no-op sync of {n:,}, filter {label}: minutes under the standard tier",
+                fmt(_standard_seconds(lists, others) / 60, 2),
+                fmt(_standard_seconds(pages, 1) / 60, 2) + " (full)",
+                target="report",
+            )
+        )
+    server.admin("POST", "/filter/apply")
+    ctx.note(
+        "8t: computed from the requests counted, not waited for: max(list/20, all/100) minutes "
+        "(the standard tier's per-endpoint and account-wide limits a minute)"
+    )
+    return rows
+
+
+# --- 9. a million contacts ---------------------------------------------------------------------------
+
+
+def bench_huge(ctx: Context) -> list[Row]:
+    n, reference = ctx.sizes.huge_pull, ctx.sizes.fast_noop
+    _, small, _ = ctx.fast_pulled(reference)
+    ctx.stop_sandbox(f"fast-{reference}")
+    server = ctx.fast_server(n)
+    base = _bare(ctx, server, f"bare-{n}.db")
+    _, big, server_cpu = ctx.fast_pulled(n)
+    ctx.stop_sandbox(f"fast-{n}")
+    big_mb, small_mb = big["peak_rss_mb"], small["peak_rss_mb"]
+    spread = big_mb / small_mb
+    ctx.note(
+        f"9: fast server CPU {server_cpu:.1f} s for the {n:,} pull; bare peak RSS {base['peak_rss_mb']} MB"
+    )
+    return [
+        *_cpu_rows(ctx, "9", n, big, base),
+        Row(
+            "9c",
+            f"pull peak RSS MB, {big['counts']['pulled']:,} contacts",
+            fmt(big_mb),
+            target="< 100",
+            met=met(big_mb < 100),
+        ),
+        Row(
+            "9d",
+            f"pull peak RSS MB, {big['counts']['pulled']:,} vs {small['counts']['pulled']:,} contacts",
+            fmt(big_mb),
+            fmt(small_mb),
+            f"{spread:.2f}",
+            "<= 1.20",
+            met(spread <= 1.2),
+        ),
+    ]
+
+
 BENCHMARKS: dict[int, tuple[str, Callable[[Context], list[Row]]]] = {
     1: ("full pull", bench_pull),
     2: ("pull peak memory", bench_memory),
@@ -629,6 +808,9 @@ BENCHMARKS: dict[int, tuple[str, Callable[[Context], list[Row]]]] = {
     4: ("push under latency", bench_push),
     5: ("push under the standard tier", bench_paced),
     6: ("planning cost", bench_plan),
+    7: ("client CPU against the fast server", bench_client_cpu),
+    8: ("no-op sync, updated_at filter honoured and ignored", bench_noop_filter),
+    9: ("pull of a million contacts", bench_huge),
 }
 
 

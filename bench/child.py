@@ -1,9 +1,10 @@
 """One measured subject in a fresh interpreter: `python -m bench.child TASK ARGS.json OUT.json`.
 
 Tasks:
-  sync           one `run_once` with settings from `load_settings(flags=..., environ=...)`
-  baseline_walk  a bare httpx loop over the same pages; with a SQLite path, one
-                 `executemany` per page into a plain table with the same columns
+  sync           one `run_once` with settings from `load_settings(flags=..., environ=...)`;
+                 with `profile`, under cProfile, its stats dumped to that path
+  baseline_walk  `bench.bare.walk`: a bare httpx loop over the same pages; with a SQLite
+                 path, one `executemany` per page into a plain table with the same columns
   plan           `Engine.plan()` over the store, repeated (pending writes removed between runs)
   select_all     `SELECT * FROM contacts` through sqlite3, repeated
 
@@ -23,14 +24,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-
-import httpx
-
-from storage.tables import DEFAULT_TABLES
-
-# The baseline's table has the store's columns, so both write the same data.
-CONTACT_COLUMNS = tuple(c.name for c in DEFAULT_TABLES.contacts.columns if c.name != "local_id")
-JSON_COLUMNS = frozenset({"contact_types", "phones", "extra"})
 
 
 def memory() -> dict[str, float]:
@@ -60,12 +53,22 @@ def task_sync(args: dict[str, Any]) -> dict[str, Any]:
 
     configure_logging(level=args.get("log_level", "INFO"), json=True)
     settings, _ = load_settings(flags=args.get("flags") or {}, environ=args["environ"])
+    profiler = None
+    if args.get("profile"):  # a pstats file of the run, for bench/profile notes
+        import cProfile
+
+        profiler = cProfile.Profile()
     cpu0, wall0 = cpu(), time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
     store = Store.open(settings.database_url)
     try:
         result = run_once(settings, store=store)
     finally:
         store.close()
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args["profile"])
     wall, cpu_used = time.perf_counter() - wall0, cpu() - cpu0
     concurrency = getattr(settings, "write_concurrency", None)
     return {
@@ -83,74 +86,20 @@ def task_sync(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# --- the baseline: a bare page walk ---------------------------------------------------------
-
-
-def _plain_table(db: sqlite3.Connection) -> None:
-    columns = ", ".join(f"{name} INTEGER UNIQUE" if name == "id" else f"{name}" for name in CONTACT_COLUMNS)
-    db.execute(f"CREATE TABLE contacts (local_id INTEGER PRIMARY KEY, {columns})")
-
-
-def _row(contact: dict[str, Any]) -> tuple[Any, ...]:
-    extra = {k: v for k, v in contact.items() if k not in CONTACT_COLUMNS}
-    values = {**contact, "extra": extra or None}
-    return tuple(
-        json.dumps(values.get(name), ensure_ascii=False)
-        if name in JSON_COLUMNS and values.get(name) is not None
-        else values.get(name)
-        for name in CONTACT_COLUMNS
-    )
+# --- the baseline: a bare page walk (bench/bare.py) ------------------------------------------
 
 
 def task_baseline_walk(args: dict[str, Any]) -> dict[str, Any]:
-    db: sqlite3.Connection | None = None
-    insert = ""
-    cpu0, wall0 = cpu(), time.perf_counter()
-    if args.get("sqlite_path"):
-        db = sqlite3.connect(args["sqlite_path"], isolation_level=None)
-        # The same connection settings as the store (storage/database.py).
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = NORMAL")
-        _plain_table(db)
-        insert = (
-            f"INSERT INTO contacts ({', '.join(CONTACT_COLUMNS)}) "  # noqa: S608 - constants
-            f"VALUES ({', '.join('?' for _ in CONTACT_COLUMNS)})"
-        )
-    pages = rows = 0
-    headers = {
-        "Authorization": f"Bearer {args['token']}",
-        "Accept": "application/json",
-        "X-Origin-App": "contacts-sync-bench",
-    }
-    with httpx.Client(base_url=args["base_url"], headers=headers, timeout=120.0, trust_env=False) as http:
-        cursor: str | None = None
-        while True:
-            params: dict[str, Any] = {"limit": args.get("limit", 200)}
-            if cursor is not None:
-                params["cursor"] = cursor
-            response = http.get("/contacts", params=params)
-            response.raise_for_status()
-            body = response.json()
-            pages += 1
-            contacts = body["data"]
-            rows += len(contacts)
-            if db is not None:
-                db.execute("BEGIN")
-                db.executemany(insert, [_row(c) for c in contacts])
-                db.execute("COMMIT")
-            pagination = body.get("pagination") or {}
-            cursor = pagination.get("next_cursor")
-            if not pagination.get("has_more") or not cursor:
-                break
-    if db is not None:
-        db.close()
-    return {
-        "pages": pages,
-        "rows": rows,
-        "seconds": time.perf_counter() - wall0,
-        "cpu_seconds": cpu() - cpu0,
-        **memory(),
-    }
+    from bench.bare import walk
+
+    figures = walk(
+        args["base_url"],
+        args["token"],
+        sqlite_path=args.get("sqlite_path"),
+        limit=args.get("limit", 200),
+        gte=args.get("gte"),
+    )
+    return {**figures, **memory()}
 
 
 # --- planning ------------------------------------------------------------------------------

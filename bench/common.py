@@ -188,30 +188,34 @@ class SandboxProcess:
     base_url: str = ""
     proc: subprocess.Popen[bytes] | None = None
 
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "sync.cli",
+            "sandbox",
+            "--port",
+            "0",
+            "--contacts",
+            str(self.contacts),
+            "--tier",
+            self.tier,
+            "--latency-ms",
+            str(self.latency_ms),
+            "--window-seconds",
+            str(self.window_seconds),
+            "--seed",
+            str(self.seed),
+            "--token",
+            self.token,
+        ]
+
     def start(self, timeout: float = 600.0) -> SandboxProcess:
-        log_path = self.workdir / f"sandbox-{self.contacts}-{self.tier}-{time.monotonic_ns()}.log"
+        name = f"{type(self).__name__}-{self.contacts}-{self.tier}-{time.monotonic_ns()}.log"
+        log_path = self.workdir / name
         with log_path.open("wb") as log:
             self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [
-                    sys.executable,
-                    "-m",
-                    "sync.cli",
-                    "sandbox",
-                    "--port",
-                    "0",
-                    "--contacts",
-                    str(self.contacts),
-                    "--tier",
-                    self.tier,
-                    "--latency-ms",
-                    str(self.latency_ms),
-                    "--window-seconds",
-                    str(self.window_seconds),
-                    "--seed",
-                    str(self.seed),
-                    "--token",
-                    self.token,
-                ],
+                self.command(),
                 cwd=REPO,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -257,6 +261,36 @@ class SandboxProcess:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+@dataclass
+class FastServerProcess(SandboxProcess):
+    """`python -m bench.fastserver`: pre-rendered pages, near-zero server CPU; no writes, no limits."""
+
+    distinct: int = 20_000
+    filter_mode: str = "apply"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "bench.fastserver",
+            "--contacts",
+            str(self.contacts),
+            "--distinct",
+            str(self.distinct),
+            "--filter",
+            self.filter_mode,
+            "--seed",
+            str(self.seed),
+            "--token",
+            self.token,
+        ]
+
+    def requests(self) -> dict[str, int]:
+        """Requests served per endpoint since the start or the last reset."""
+        counts: dict[str, int] = self.admin("GET", "/stats")["requests"]
+        return counts
 
 
 def settings_environ(sandbox: SandboxProcess, database_url: str) -> dict[str, str]:

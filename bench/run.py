@@ -65,7 +65,7 @@ def contention_summary(ctx: Context) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for CI smoke")
-    parser.add_argument("--only", metavar="N,...", help="run only these benchmarks (1-6)")
+    parser.add_argument("--only", metavar="N,...", help="run only these benchmarks (1-9)")
     parser.add_argument(
         "--write-concurrency",
         type=int,

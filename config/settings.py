@@ -11,9 +11,11 @@ import difflib
 import ipaddress
 import os
 import stat
+import re
 import tomllib
 import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,6 +60,9 @@ class Settings(BaseModel):
     retry_base_delay: float = Field(0.5, gt=0, le=60)
     retry_max_delay: float = Field(30.0, gt=0, le=3600)
     retry_budget_seconds: float = Field(600.0, ge=0, le=86_400)
+    # How often a walk lists every contact (the only walk that flags disconnections) when the
+    # API can list only what changed; "0s" makes every walk full.
+    full_walk_every: timedelta = timedelta(days=1)
 
     # Field validators rather than a whole-model one: a model validator runs only when
     # every field is valid, and every bad setting is reported at once.
@@ -109,6 +114,13 @@ class Settings(BaseModel):
             raise ValueError("a company id is listed twice")
         return tuple(sorted(normalised))
 
+    @field_validator("full_walk_every", mode="before")
+    @classmethod
+    def _parse_full_walk_every(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parsed_duration(value)
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
@@ -122,6 +134,21 @@ class Settings(BaseModel):
                 "environment or as api_token in the config file"
             )
         return self.api_token.get_secret_value().strip()
+
+
+_DURATION_PART = re.compile(r"(\d+)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parsed_duration(text: str) -> timedelta:
+    """'0s', '30m', '12h', '1d', '1d12h' (or plain seconds) as a duration."""
+    cleaned = text.strip().lower()
+    if cleaned.isdigit():
+        return timedelta(seconds=int(cleaned))
+    parts = _DURATION_PART.findall(cleaned)
+    if not parts or "".join(n + u for n, u in parts) != cleaned:
+        raise ValueError("use a duration like 0s, 30m, 12h, 1d or 1d12h")
+    return timedelta(seconds=sum(int(n) * _UNIT_SECONDS[u] for n, u in parts))
 
 
 def _is_loopback(host: str) -> bool:

@@ -26,6 +26,9 @@ from sync.links import Links
 from sync.merge import Merge
 from sync.plan import ContactId, Rejection, RowState, Write
 
+# A remote digest no record has: the contact counts as changed at the API since the last sync.
+EDITED = "edited"
+
 
 def bound_api(engine: Engine) -> str | None:
     """The API an existing store is bound to, read before its tables are known; None for a new
@@ -122,8 +125,8 @@ class Store:
         self._active_field = adapter.active_field
 
     def _connected(self, base: dict[str, Any]) -> bool:
-        if self._active_field is not None and base.get(self._active_field) is False:
-            return False
+        # Listed, whatever the API says of its activity: an inactive contact that leaves the
+        # list is flagged like any other (deactivations meet the safety stop in the engine).
         if self._flag_column is None:
             return True
         if self._flag_from_api:
@@ -450,12 +453,17 @@ class Store:
 
     def load_deleted_rows(self, tx: Connection) -> list[SyncedRow]:
         """Synced contacts whose local row another program deleted, with no write of that row
-        saved (pending, rejected or refused) and no open conflict about it."""
+        pending, no refusal of its deletion on record, and no open conflict about it."""
         contacts, state, writes, conflicts = self.t.contacts, self.t.state, self.t.writes, self.t.conflicts
         query = (
             select(state)
             .where(~select(contacts.c.local_id).where(contacts.c.local_id == state.c.local_id).exists())
-            .where(~select(writes.c.local_id).where(writes.c.local_id == state.c.local_id).exists())
+            .where(
+                ~select(writes.c.local_id)
+                .where(writes.c.local_id == state.c.local_id)
+                .where((writes.c.status == "pending") | (writes.c.method == "DELETE"))
+                .exists()
+            )
             .where(
                 ~select(conflicts.c.local_id)
                 .where(conflicts.c.local_id == state.c.local_id, conflicts.c.status == "open")
@@ -491,6 +499,70 @@ class Store:
         # A deleted row's pending writes and marks have nothing left to do.
         tx.execute(delete(self.t.writes).where(self.t.writes.c.local_id == row.local_id))
         tx.execute(delete(LOCAL_CHANGES).where(LOCAL_CHANGES.c.local_id == row.local_id))
+
+    def save_synced_without_row(
+        self, tx: Connection, contact_id: ContactId, local_id: int, fields: dict[str, Any], digest: str | None
+    ) -> None:
+        """A contact created for a row that was deleted before the answer was stored: synced
+        as that (deleted) row, so that the plan treats it as a row deleted locally."""
+        tx.execute(
+            insert(self.t.state).values(
+                contact_id=contact_id,
+                local_id=local_id,
+                fields=fields,
+                connected=self._connected(fields),
+                remote_digest=digest,
+            )
+        )
+
+    def save_moot_conflicts_closed(self, tx: Connection, *, run_id: str | None) -> list[tuple[int, int, str]]:
+        """Close open conflicts whose row another program deleted since: a field of a missing row
+        is no question any more (the deletion is the question now, asked by the next pull), and
+        a contact the API deleted whose row is now deleted here too is gone on both sides.
+        A held local deletion (its row is gone by design) stays open. Returns what was closed."""
+        contacts, conflicts, state = self.t.contacts, self.t.conflicts, self.t.state
+        query = (
+            select(
+                conflicts.c.conflict_id,
+                conflicts.c.local_id,
+                conflicts.c.contact_id,
+                conflicts.c.field,
+                conflicts.c.local_value,
+            )
+            .where(conflicts.c.status == "open")
+            .where(~select(contacts.c.local_id).where(contacts.c.local_id == conflicts.c.local_id).exists())
+        )
+        closed = []
+        for conflict_id, local_id, contact_id, field, local_value in tx.execute(query).all():
+            if field == DELETED and local_value == "deleted":
+                continue
+            if field == DELETED:  # deleted at the API, and now here too
+                base = self.load_base(tx, contact_id) if contact_id is not None else None
+                tx.execute(
+                    insert(DELETIONS).values(
+                        run_id=run_id,
+                        where="table",
+                        contact_id=str(contact_id),
+                        local_id=local_id,
+                        record=base.fields if base else None,
+                        reason="deleted on both sides while a person was to decide",
+                        deleted_at=now(),
+                    )
+                )
+                tx.execute(delete(state).where(state.c.local_id == local_id))
+            else:
+                # The API's side of the field was edited: the next pull weighs the local deletion
+                # against that edit (the policy, or a (deleted) conflict for a person).
+                tx.execute(update(state).where(state.c.local_id == local_id).values(remote_digest=EDITED))
+            tx.execute(
+                update(conflicts)
+                .where(conflicts.c.conflict_id == conflict_id)
+                .values(
+                    status="settled", resolution={"moot": "its row was deleted locally"}, resolved_at=now()
+                )
+            )
+            closed.append((conflict_id, local_id, field))
+        return closed
 
     def save_relinked_as_new(self, tx: Connection, row: SyncedRow) -> None:
         """The API deleted a contact whose row keeps local edits that win: the row is
@@ -653,7 +725,7 @@ class Store:
             {
                 "local_id": r.local_id,
                 "contact_id": None,
-                "method": "-",
+                "method": r.method,
                 "path": "-",
                 "body": r.body.decode(),
                 "fields": {},
@@ -694,15 +766,24 @@ class Store:
         )
 
     def save_rowless_rejections_dropped(self, tx: Connection) -> list[DroppedRejection]:
-        """Forget rejected and refused writes whose local row was deleted: nobody can fix them."""
+        """Forget rejected and refused writes whose local row was deleted: nobody can fix them.
+
+        A refused deletion stays while its contact is still synced: it is the record that the
+        row is gone here and not at the API.
+        """
+        writes, state = self.t.writes, self.t.state
+        refused_delete_of_synced = (writes.c.method == "DELETE") & (
+            select(state.c.local_id).where(state.c.local_id == writes.c.local_id).exists()
+        )
         rowless = (
-            select(self.t.writes.c.write_id, self.t.writes.c.local_id, self.t.writes.c.status)
-            .where(self.t.writes.c.status != "pending")
+            select(writes.c.write_id, writes.c.local_id, writes.c.status)
+            .where(writes.c.status != "pending")
             .where(
                 ~select(self.t.contacts.c.local_id)
-                .where(self.t.contacts.c.local_id == self.t.writes.c.local_id)
+                .where(self.t.contacts.c.local_id == writes.c.local_id)
                 .exists()
             )
+            .where(~refused_delete_of_synced)
         )
         dropped = [DroppedRejection(*row) for row in tx.execute(rowless)]
         if dropped:

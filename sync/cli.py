@@ -106,6 +106,12 @@ def cli() -> None:
 @_settings_options
 @click.option("--dry-run", is_flag=True, help="Print the writes the store calls for; send none.")
 @click.option(
+    "--full",
+    "full_walk",
+    is_flag=True,
+    help="List every contact this run (the only walk that flags contacts gone from the list).",
+)
+@click.option(
     "--wait",
     "wait_seconds",
     type=float,
@@ -113,7 +119,7 @@ def cli() -> None:
     metavar="SECONDS",
     help="Wait this long for another sync to finish instead of exiting 75.",
 )
-def sync(config_path: str | None, dry_run: bool, wait_seconds: float, **flags: Any) -> None:
+def sync(config_path: str | None, dry_run: bool, full_walk: bool, wait_seconds: float, **flags: Any) -> None:
     """Run one two-way sync and exit (0 done, 1 needs a person, 2 bad settings or another
     account's store, 3 failed, 75 locked)."""
     settings = _settings(config_path, **flags)
@@ -128,7 +134,12 @@ def sync(config_path: str | None, dry_run: bool, wait_seconds: float, **flags: A
         # at its next step, recorded as interrupted (exit 3); a second signal exits at once.
         result = run_until_done(
             lambda stop: run_once(
-                settings, store=store, stop=stop, lock_wait_seconds=wait_seconds, progress=progress
+                settings,
+                store=store,
+                stop=stop,
+                lock_wait_seconds=wait_seconds,
+                progress=progress,
+                full_walk=full_walk,
             ),
             on_stop=lambda name: log.warning("sync.stopping", signal=name),
         )

@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -28,7 +30,21 @@ from sync.errors import (
     Interrupted,
     InvalidResponse,
     RequestRejected,
+    RetryableError,
     SafetyStop,
+)
+from sync.incremental import (
+    FAR_FUTURE,
+    FAR_PAST,
+    REFUSED,
+    Judgement,
+    ListAnswer,
+    ProbeAnswer,
+    PullHistory,
+    PullPolicy,
+    WalkProgress,
+    judge_probe,
+    walk_plan,
 )
 from sync.links import Clash, clash
 from sync.merge import POLICIES, merge_contact
@@ -50,6 +66,12 @@ from sync.values import unstorable_field
 log = structlog.get_logger("sync.engine")
 
 PULL_CURSOR = "pull.cursor"
+PULL_WALK = "pull.walk"  # the walk in progress (kind, filter, what it saw), saved with its cursor
+PULL_HISTORY = "pull.history"  # the high-water mark, the last full walk, the probe's verdict
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def record_digest(record: dict[str, Any]) -> str:
@@ -74,8 +96,9 @@ class Counts:
     conflicts: int = 0
     rejected: int = 0  # writes refused by the API or, before sending, by us
     skipped: int = 0  # listed contacts holding a value the store cannot hold, left for next run
+    walk: str = "full"  # the pull's walk: full, or filtered (only what changed since the mark)
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -86,6 +109,8 @@ class EngineOptions:
     # Below this many, flagging is never refused: a small account legitimately loses a few.
     disconnect_floor: int = 5
     write_concurrency: int = 4
+    full_walk: bool = False  # `sync --full`: list every contact whatever the schedule says
+    full_walk_every: timedelta = timedelta(days=1)
 
 
 class Engine:
@@ -114,7 +139,12 @@ class Engine:
         self._retired, self._retired_limit = 0, float("inf")  # set again by each pull
 
     def run(self) -> Counts:
-        self.push_pending()  # a killed run's writes go first, same keys, same bytes
+        try:
+            self.push_pending()  # a killed run's writes go first, same keys, same bytes
+        except (RetryableError, InvalidResponse) as exc:
+            # They stay pending and are sent again after the pull: one write the API keeps
+            # failing must not hold back every later pull.
+            log.warning("sync.push.leftover_failed", error=str(exc), advice="sent again after the pull")
         self.pull()
         self.plan()
         self.push_pending()
@@ -123,34 +153,66 @@ class Engine:
     # --- pull ---------------------------------------------------------------------
 
     def pull(self) -> None:
+        """Walk the list (all of it, or what changed since the mark) and merge each page."""
+        # Before the walk: a row deleted since its conflict was held makes the deletion the
+        # question, which this walk's merge then asks.
+        with self.store.write() as tx:
+            moot = self.store.save_moot_conflicts_closed(tx, run_id=self.run_id)
+        for conflict_id, local_id, field in moot:
+            log.info(
+                "sync.conflict.moot",
+                conflict_id=conflict_id,
+                local_id=local_id,
+                field=field,
+                reason="its row was deleted locally",
+            )
         with self.store.read() as tx:
             cursor = self.store.load_checkpoint(tx, PULL_CURSOR)
+            saved_walk = self.store.load_checkpoint(tx, PULL_WALK) if cursor is not None else None
+            history = PullHistory.loads(self.store.load_checkpoint(tx, PULL_HISTORY))
             self._retired_limit = self._mass_change_limit(self.store.load_connected_count(tx))
         self._retired = 0
-        # Disconnections are judged only on a walk seen whole by this process.
+        if cursor is not None:  # a killed run's walk, resumed (a cursor from before walks had kinds: full)
+            walk = WalkProgress.loads(saved_walk) or WalkProgress(kind="full", resumed=True)
+        else:
+            walk, history = self._chosen_walk(history)
+        # Disconnections are judged only on a full walk seen whole by this process.
         whole_walk = cursor is None
         paginator = Paginator(cursor)
         seen = IdSet()
+        started = time.monotonic()
         while not paginator.finished:
             self._check_stop()
             what = "GET /contacts" + (f" (page {paginator.pages + 1})")
             try:
-                page = self.remote.fetch_page(paginator.cursor)
+                page = self.remote.fetch_page(paginator.cursor, updated_since=walk.gte)
             except RequestRejected as exc:
+                if walk.kind == "filtered" and exc.status == 400:
+                    history = self._filter_failed(history, walk, f"answered 400: {exc}")
+                    walk, paginator, seen, whole_walk = (
+                        WalkProgress.start("full"),
+                        Paginator(None),
+                        IdSet(),
+                        True,
+                    )
+                    continue
                 if paginator.cursor is None or whole_walk:
                     raise FatalError(str(exc)) from None
                 log.warning("sync.pull.cursor_rejected", error=str(exc))
                 paginator, seen, whole_walk = Paginator(None), IdSet(), True
+                walk = WalkProgress.start(walk.kind, gte=walk.gte)
                 continue
+            walk = walk.observe(page.contacts, page.timestamp)
             fresh = [contact for contact in page.contacts if seen.add(contact["id"])]
             if len(fresh) < len(page.contacts):
-                if not self._repeats_expected:
+                if not (self._repeats_expected or walk.kind == "filtered"):
                     repeated = next(c["id"] for c in page.contacts if c not in fresh)
                     raise InvalidResponse(
                         f"{what}: contact {repeated} was already listed on an earlier page",
                         request_id=page.request_id,
                     )
-                # An offset walk repeats a row when an earlier one was deleted meanwhile.
+                # An offset walk repeats a row when an earlier one was deleted meanwhile; a
+                # filtered walk in updated_at order lists a contact edited during it again.
                 page = replace(page, contacts=fresh)
             try:
                 paginator.advance(page, what=what)
@@ -159,15 +221,74 @@ class Engine:
                 with self.store.write() as tx:
                     self.store.save_checkpoint(tx, PULL_CURSOR, None)
                 raise
-            self._save_page(page, paginator.cursor)
-        if whole_walk:
+            if walk.outside_filter:
+                # The server lists what its filter excludes: it no longer honours it. What it
+                # listed is real and is merged; the run goes on as a full walk.
+                self._save_page(page, None)
+                history = self._filter_failed(history, walk, f"{walk.outside} contact(s) outside the filter")
+                walk, paginator, seen, whole_walk = WalkProgress.start("full"), Paginator(None), IdSet(), True
+                started = time.monotonic()
+                continue
+            self._save_page(page, paginator.cursor, walk=None if paginator.finished else walk.dumps())
+        self.counts.walk = walk.kind
+        if self.adapter.incremental:
+            seconds = None if walk.resumed else time.monotonic() - started
+            history = history.after_walk(walk, now=_now(), walk_seconds=seconds)
+            self._save_history(history)
+        if whole_walk and walk.flags_disconnections:
             self._judge_missing(seen)
+
+    def _chosen_walk(self, history: PullHistory) -> tuple[WalkProgress, PullHistory]:
+        """A full walk, or only what changed when the API proves it can (probed once a day)."""
+        if not self.adapter.incremental:
+            return WalkProgress.start("full"), history
+        policy = PullPolicy(full_walk_every=self.options.full_walk_every)
+        plan = walk_plan(history, now=_now(), full_requested=self.options.full_walk, policy=policy)
+        if plan.kind == "probe":
+            judgement = self._probe()
+            history = history.with_probe(judgement, _now())
+            self._save_history(history)
+            log.info("sync.pull.probed", verdict=judgement.verdict, reason=judgement.reason)
+            plan = walk_plan(history, now=_now(), full_requested=False, policy=policy)
+        assert plan.kind != "probe"
+        log.info("sync.pull.walk", kind=plan.kind, reason=plan.reason)
+        return WalkProgress.start(plan.kind, gte=plan.gte), history
+
+    def _probe(self) -> Judgement:
+        """Three first pages: filtered on the far future (must list nothing), on the far past
+        (must list what the unfiltered list does), and unfiltered."""
+        answers: list[ProbeAnswer] = []
+        for since in (FAR_FUTURE, FAR_PAST, None):
+            self._check_stop()
+            try:
+                page = self.remote.fetch_page(None, updated_since=since)
+            except RequestRejected as exc:
+                if since is None or exc.status != 400:
+                    raise FatalError(str(exc)) from None
+                answers.append(REFUSED)
+                continue
+            answers.append(ListAnswer(tuple(c["id"] for c in page.contacts), page.has_more, page.total))
+        future, past, unfiltered = answers
+        assert isinstance(unfiltered, ListAnswer)
+        return judge_probe(future, past, unfiltered)
+
+    def _filter_failed(self, history: PullHistory, walk: WalkProgress, why: str) -> PullHistory:
+        log.warning("sync.pull.filter_ignored", reason=why, advice="this run goes on as a full walk")
+        history = history.after_filter_ignored(walk, _now())
+        self._save_history(history)
+        return history
+
+    def _save_history(self, history: PullHistory) -> None:
+        with self.store.write() as tx:
+            self.store.save_checkpoint(tx, PULL_HISTORY, history.dumps())
 
     @property
     def _repeats_expected(self) -> bool:
         return isinstance(self.adapter.paging, OffsetPaging)
 
-    def _save_page(self, page: Page, next_cursor: str | None, *, save_cursor: bool = True) -> None:
+    def _save_page(
+        self, page: Page, next_cursor: str | None, *, save_cursor: bool = True, walk: str | None = None
+    ) -> None:
         digests: dict[ContactId, str] = {}
         for contact in page.contacts:
             digest = self._digest_or_skip(contact)
@@ -222,6 +343,7 @@ class Engine:
             self._refuse_local_deletes(tx, merged, local_ids)
             if save_cursor:
                 self.store.save_checkpoint(tx, PULL_CURSOR, next_cursor)
+                self.store.save_checkpoint(tx, PULL_WALK, walk)  # what the walk so far proves
         for m in merged:
             self._log_conflicts(local_ids[m.contact_id], m)
         self.counts.pulled += len(page.contacts)
@@ -484,7 +606,7 @@ class Engine:
                 if isinstance(prepared, PreparedWrite):
                     writes.append(Write(gone.local_id, gone.contact_id, prepared, {}))
                 elif isinstance(prepared, Refusal):
-                    rejections.append(Rejection(gone.local_id, prepared.reason, prepared.body))
+                    rejections.append(Rejection(gone.local_id, prepared.reason, prepared.body, "DELETE"))
         with self.store.write() as tx:
             # Another sync of this store may have planned a row since we read it: one write is enough.
             pending = self.store.load_pending_local_ids(tx)
@@ -713,6 +835,12 @@ class Engine:
                     contact_id=contact_id,
                     holder_local_id=found.other_row,
                 )
+            elif local is None and write.method == "POST":
+                # The row was deleted while its create was unsettled: the contact exists now, and
+                # is synced as a row deleted locally, so the next plan deletes it (or, where the
+                # API cannot delete, the next pull brings the row back).
+                storable_digest = None if dropped else record_digest(answer)
+                self.store.save_synced_without_row(tx, contact_id, write.local_id, answer, storable_digest)
             else:
                 previous = self.store.load_base(tx, contact_id)
                 # What we sent is what we assumed the API now holds; anything else in the

@@ -92,6 +92,9 @@ class Rejection:
     local_id: int
     reason: str
     body: bytes
+    # "DELETE" for a refused deletion of a row already gone: kept while its contact is synced,
+    # so that it is said once, not on every run.
+    method: str = "-"
 
 
 @dataclass(frozen=True)

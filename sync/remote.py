@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from sync.plan import ContactId, PreparedWrite, WireRules
@@ -16,6 +17,7 @@ class Page:
     has_more: bool
     request_id: str | None
     total: int | None = None  # how many the whole list holds, when the API says
+    timestamp: str | None = None  # when the API answered, by its own clock (its envelope), if it says
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,12 @@ class Remote(Protocol):
         """Which account the credentials reach at this base URL (one cheap read)."""
         ...
 
-    def fetch_page(self, cursor: str | None) -> Page:
-        """One page of contacts from `cursor` (None: the first page)."""
+    def fetch_page(self, cursor: str | None, *, updated_since: datetime | None = None) -> Page:
+        """One page of contacts from `cursor` (None: the first page).
+
+        `updated_since`: only contacts updated at or after it, by the API's range filter
+        (`Adapter.incremental`); whether the server honours it is for the engine to prove.
+        """
         ...
 
     def fetch_one(self, contact_id: ContactId) -> dict[str, Any] | None:

@@ -133,6 +133,7 @@ def run_once(
     lock_wait_seconds: float = 0.0,
     transport: httpx.BaseTransport | None = None,
     progress: RunProgress | None = None,
+    full_walk: bool = False,
 ) -> RunResult:
     """Run one sync under the store's lock, record it and log its summary.
 
@@ -156,6 +157,8 @@ def run_once(
                 policy=settings.conflict_policy,
                 max_disconnect_share=settings.max_disconnect_share,
                 write_concurrency=settings.write_concurrency,
+                full_walk=full_walk,
+                full_walk_every=settings.full_walk_every,
             ),
             stop=stop,
             progress=progress,

@@ -67,9 +67,10 @@ def daemon_line(daemon: dict[str, Any]) -> str:
 
 def run_line(run: dict[str, Any]) -> str:
     counts = run.get("counts") or {}
+    walk = f"{counts['walk']} walk, " if counts.get("walk") else ""
     line = (
         f"{run['started_at']}  {run['outcome']:<11} run {run['run_id']}  "
-        f"pulled {counts.get('pulled', 0)}, inserted {counts.get('inserted', 0)}, "
+        f"{walk}pulled {counts.get('pulled', 0)}, inserted {counts.get('inserted', 0)}, "
         f"created {counts.get('created', 0)}, updated {counts.get('updated', 0)}, "
         f"conflicts {counts.get('conflicts', 0)}, rejected {counts.get('rejected', 0)}"
     )

@@ -31,6 +31,10 @@ from tests.pg_server import server_problem, throwaway_postgres
 
 PG_URL = os.environ.get("CONTACTS_SYNC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 JSON_COLUMNS = {"phones", "contact_types", "extra"}
+# Every walk full, as before incremental pulls, for the suites written against full walks (and
+# the `contacts-sync` processes they start inherit it); tests of incremental pulls set their own.
+FULL_WALK_EVERY = "0s"
+os.environ.setdefault("CONTACTS_SYNC_FULL_WALK_EVERY", FULL_WALK_EVERY)
 
 
 @pytest.fixture(autouse=True)
@@ -158,6 +162,7 @@ class Harness:
             "CONTACTS_SYNC_RETRY_BASE_DELAY": "0.01",
             "CONTACTS_SYNC_RETRY_MAX_DELAY": "0.05",
             "CONTACTS_SYNC_TIMEOUT_SECONDS": "5",
+            "CONTACTS_SYNC_FULL_WALK_EVERY": FULL_WALK_EVERY,
         }
         settings, _ = load_settings(environ=environ, flags=overrides)
         return settings

@@ -98,6 +98,9 @@ class Adapter:
     # A field by which the API itself retires a contact (session contacts: is_active). Many
     # contacts turning false in one walk meet the same safety stop as many leaving the list.
     active_field: str | None = None
+    # Whether `fetch_page(updated_since=...)` can ask the API's updated_at range filter: then a
+    # run may walk only what changed (sync.incremental), once a probe proves it honoured.
+    incremental: bool = False
 
     def __post_init__(self) -> None:
         unknown = (self.writable | self.create_only) - set(self.columns)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from array import array
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sync.errors import InvalidResponse
 from sync.paging import EndlessWalk, IdSet, Paginator
@@ -87,6 +90,24 @@ def test_idset_keeps_ids_in_an_eight_byte_array() -> None:
     assert len(ids._sorted) == 2 * IdSet._BATCH
     assert list(ids._sorted) == sorted(ids._sorted)
     assert len(ids._recent) == 0
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 3 * 4096 + 50), st.sampled_from(["ascending", "shuffled"]), st.randoms())
+def test_idset_is_a_set_in_any_order(count: int, order: str, rng: random.Random) -> None:
+    """Ids added in ascending order (a cursor walk, appended) or any order (merged) behave as a set."""
+    items = [rng.randrange(-(2**62), 2**62) for _ in range(count)]
+    items += rng.sample(items, min(len(items), 100))  # some repeats
+    if order == "ascending":
+        items.sort()
+    ids, seen = IdSet(), set()
+    for item in items:
+        assert ids.add(item) is (item not in seen)
+        seen.add(item)
+    assert len(ids) == len(seen)
+    assert list(ids._sorted) == sorted(ids._sorted)
+    assert all(item in ids for item in items)
+    assert not any(item + 1 in ids for item in items if item + 1 not in seen)
 
 
 def contacts_page(

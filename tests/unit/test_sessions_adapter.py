@@ -85,4 +85,3 @@ def test_the_account_words_and_identity_say_what_a_store_is_bound_to() -> None:
     identity = identity_of_app("HTTPS://App.Example.com:443/api/")
     assert identity.base_url == identity.account_id == normalised_base_url("https://app.example.com/api")
     assert identity.account_name == "the contacts app at app.example.com"
-

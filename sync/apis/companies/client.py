@@ -133,7 +133,9 @@ class CompaniesClient:
             self._shell.with_retries(functools.partial(self._owned, company))
         return identity_of(self.companies, base_url=str(self._http.base_url))
 
-    def fetch_page(self, cursor: str | None) -> Page:
+    def fetch_page(self, cursor: str | None, *, updated_since: datetime | None = None) -> Page:
+        if updated_since is not None:  # the adapter does not declare `incremental`
+            raise FatalError("this API has no updated_at filter: walk the whole list")
         if cursor is None:
             at = first_position(self.companies)
             assert at is not None  # the constructor refuses an empty list

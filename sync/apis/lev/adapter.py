@@ -82,6 +82,7 @@ LEV = Adapter(
     vanished="flag",
     flag_column="is_connected",
     check_settings=check_settings,
+    incremental=True,  # filter[updated_at][gte], documented in conventions.yml; probed before use
     rate_budget=rate_budget,
     account="the account of the API token (GET /me: data.account.id)",
     wire_rules=lambda settings: LevWireRules(),

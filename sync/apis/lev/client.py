@@ -12,15 +12,17 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from sync.apis import http as shared
 from sync.apis.lev.account import identity_from_me
-from sync.apis.lev.fields import CONTACTS_PATH, PAGE_LIMIT_MAX
+from sync.apis.lev.fields import CONTACTS_PATH, PAGE_LIMIT_MAX, UPDATED_SINCE
 from sync.apis.lev.wire import LevWireRules, decode_body, error_for, parse_contact, parse_page
 from sync.errors import FatalError, InvalidResponse, RequestRejected, ServerUnavailable
+from sync.incremental import format_instant
 from sync.plan import ContactId, PreparedWrite
 from sync.remote import AccountIdentity, Pacer, Page, Taken
 from sync.retrying import RetryBudget, RetryPolicy
@@ -96,10 +98,12 @@ class LevClient:
     def close(self) -> None:
         self._shell.close()
 
-    def fetch_page(self, cursor: str | None) -> Page:
+    def fetch_page(self, cursor: str | None, *, updated_since: datetime | None = None) -> Page:
         params: dict[str, Any] = {"limit": self._page_limit}
         if cursor is not None:
             params["cursor"] = cursor
+        if updated_since is not None:  # sent with every page: a server may not keep it in the cursor
+            params[UPDATED_SINCE] = format_instant(updated_since)
         what = f"GET {CONTACTS_PATH}" + (" from a saved cursor" if cursor else " (first page)")
 
         def parse(raw: bytes, *, what: str) -> tuple[Page, str | None]:

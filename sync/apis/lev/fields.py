@@ -79,3 +79,7 @@ ERROR_TYPES: Final[dict[int, str]] = {
 API_PATH_PREFIX: Final[str] = "/api/external/v2"
 CONTACTS_PATH: Final[str] = "/contacts"
 PAGE_LIMIT_MAX: Final[int] = 200
+
+# The documented range filter (conventions.yml), on the contacts' own updated_at: an
+# incremental pull lists only what changed since its high-water mark.
+UPDATED_SINCE: Final = "filter[updated_at][gte]"

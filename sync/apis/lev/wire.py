@@ -299,6 +299,7 @@ def parse_page(raw: bytes, *, what: str) -> Page:
         has_more,
         request_id,
         total if _is_integer(total) and total >= 0 else None,
+        body["timestamp"] if isinstance(body.get("timestamp"), str) else None,
     )
 
 

@@ -22,6 +22,7 @@ import itertools
 import threading
 from array import array
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from secrets import token_hex
 from typing import Any
 
@@ -144,7 +145,9 @@ class SessionsClient:
         self._shell.with_retries(check)
         return identity_of_app(str(self._shell.http.base_url))
 
-    def fetch_page(self, cursor: str | None) -> Page:
+    def fetch_page(self, cursor: str | None, *, updated_since: datetime | None = None) -> Page:
+        if updated_since is not None:  # the adapter does not declare `incremental`
+            raise FatalError("this API has no updated_at filter: walk the whole list")
         with self._walk_lock:
             if cursor is None:
                 if self._walk is not None:
