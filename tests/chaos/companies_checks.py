@@ -65,9 +65,6 @@ INVALID_ROWS: dict[str, tuple[dict[str, Any], str]] = {
     "company-as-text": ({"company_id": "abc"}, "refused"),
     "primary-as-text": ({"is_primary": "maybe"}, "refused"),
 }
-# Off while the bug stands (tests/chaos/test_companies_findings.py, a row deleted while its create
-# is unsettled comes back): turn on with the fix.
-ROW_DELETED_BEFORE_ITS_CREATE_SETTLED_IS_CHECKED = False
 _JSON_COLUMNS = {
     "conflicts": ("base_value", "local_value", "remote_value", "resolution"),
     "writes": ("fields",),
@@ -294,11 +291,6 @@ def converged_problems(
     held_contacts = {
         c["contact_id"] for c in open_conflicts if c["field"] == DELETED and c["local_value"] == "deleted"
     }
-    # A row deleted here while a conflict of it was open: its delete (and its last-synced
-    # state) wait for the person too (see test_companies_findings.py).
-    open_rows = {c["local_id"] for c in open_conflicts}
-    waiting = {cid for lid, cid in journal.rows_deleted.items() if lid in open_rows and cid is not None}
-    held_contacts |= waiting
     problems = integrity_problems(tables, pending_allowed=False, deleted=held_contacts)
     refused = _refused_bodies(tables["writes"])
     removed_rows = {d["local_id"]: d for d in tables["deletions"] if d["where"] == "table"}
@@ -367,10 +359,10 @@ def converged_problems(
     # (an edit there against the delete here leaves a conflict record either way).
     kept = {c["contact_id"] for c in conflicts if c["field"] == DELETED and c["local_value"] == "deleted"}
     for local_id, cid in sorted(journal.rows_deleted.items()):
-        if cid is not None and cid in remote and cid not in kept | waiting:
+        if cid is not None and cid in remote and cid not in kept:
             problems.append(f"row local_id={local_id} was deleted here; contact {cid} is still at the API")
         email = next((i.email for i in journal.inserts if i.local_id == local_id), None)
-        if cid is None and email is not None and ROW_DELETED_BEFORE_ITS_CREATE_SETTLED_IS_CHECKED:
+        if cid is None and email is not None:
             made = [c["id"] for c in remote.values() if same("email", c["email"], email)]
             if made:
                 problems.append(f"row {email} was deleted here before it was created; the API holds {made}")

@@ -91,17 +91,6 @@ def test_a_lost_create_edited_by_someone_else_before_the_retry_is_still_adopted(
     assert len([c for c in small.sandbox.state.all_contacts() if c["email"] == "once@example.com"]) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine: a row deleted while its POST is unsettled (answer lost, write pending) comes back. "
-        "The next run adopts the contact (find_created), Engine._settle finds no row and save_merges "
-        "inserts the contact as a new row, so the local delete is lost and the contact stays at the "
-        "API. Fix: in _settle (and for a pending POST whose row is gone), keep the contact's "
-        "last-synced state under the old local_id with no row, so the plan's load_deleted_rows sends "
-        "DELETE /contacts/{id}; or drop a pending POST whose row is gone before it is first sent"
-    ),
-)
 def test_a_row_deleted_while_its_create_is_unsettled_is_deleted_at_the_api(small: CompaniesHarness) -> None:
     """Insert a row; its POST is applied but the answer lost (the run gives up); another program
     deletes the row; clean syncs must end with neither the row nor the contact."""
@@ -119,16 +108,6 @@ def test_a_row_deleted_while_its_create_is_unsettled_is_deleted_at_the_api(small
     assert [c for c in small.sandbox.state.all_contacts() if c["email"] == "gone@example.com"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine/store: a held edit-against-delete conflict (deleted at the API, row kept) stays open "
-        "after another program deletes the row too, and the contact's sync_state points at the "
-        "missing row for good. Both sides now agree the contact is gone. Fix: when the plan sees a "
-        "deleted row whose only open conflict is a (deleted) one with local_value 'kept', settle it as "
-        "moot (status settled, winner 'both deleted') and forget the state, with a deletions record"
-    ),
-)
 def test_a_held_remote_delete_whose_row_is_then_deleted_here_is_closed(small: CompaniesHarness) -> None:
     """Manual policy: the API deletes a contact whose row has local edits (held); then another
     program deletes the row. Nothing is left to decide: no open conflict, no orphan state."""
@@ -145,17 +124,6 @@ def test_a_held_remote_delete_whose_row_is_then_deleted_here_is_closed(small: Co
     assert small.table.execute("SELECT * FROM sync_state WHERE local_id = :l", {"l": row["local_id"]}) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine/store: a row deleted while a field conflict of it is open (manual) is never deleted "
-        "at the API: Store.load_deleted_rows skips rows with any open conflict, so the DELETE waits "
-        "for a person to settle a field of a row that no longer exists. Fix: a deleted row's open "
-        "field conflicts become one (deleted) conflict (local 'deleted' against the API's edit), the "
-        "question a person can answer; or, when the API side did not change since, the DELETE is sent "
-        "and the field conflicts are closed"
-    ),
-)
 def test_a_row_deleted_while_a_field_conflict_is_open_asks_the_right_question(
     small: CompaniesHarness,
 ) -> None:
