@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
+import struct
+import time
 
 import httpx
+import pytest
 
 from sync.apis.companies.sandbox import CompaniesServer
 
@@ -57,3 +60,19 @@ def test_requests_the_parser_refuses_get_json_not_html(sandbox: CompaniesServer)
         head, _, body = answer.partition(b"\r\n\r\n")
         assert b"Content-Type: application/json" in head
         assert "detail" in json.loads(body)
+
+
+def test_a_client_that_hangs_up_before_its_answer_leaves_no_traceback(
+    sandbox: CompaniesServer, company: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A client gone before a slow answer (a timeout, a SIGKILL) is normal: nothing on stderr."""
+    sandbox.state.set_faults("slow=300@1/GET")
+    request = f"GET /contacts?company_id={company}&limit=12 HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", sandbox.port), timeout=10) as raw:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
+        raw.sendall(request)
+    deadline = time.monotonic() + 10
+    while not sandbox.state.request_log() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.6)  # the answer is written (and fails) after the 300 ms fault
+    assert "Traceback" not in capfd.readouterr().err

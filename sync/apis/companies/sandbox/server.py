@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +42,13 @@ class _HTTPServer(ThreadingHTTPServer):
         self.open_sockets: set[socket.socket] = set()
         self.sockets_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
+        # A client that gave up (a timeout, a SIGKILL in the chaos tests) is normal, not a traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            logger.debug("companies_sandbox.connection.reset client=%s", client_address)
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class _Handler(BaseHTTPRequestHandler):
