@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, inspect, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, inspect, select, update
 
+from storage.bulk import BulkSQL
 from storage.database import create_store_engine, read_transaction, write_transaction
 from storage.location import open_existing_engine
 from storage.migrations import ensure_schema
@@ -120,6 +121,7 @@ class Store:
         # flag is the store's own (set when a contact leaves the list).
         self._flag_from_api = adapter.flag_column in adapter.fields
         self._active_field = adapter.active_field
+        self._bulk = BulkSQL(self.t, engine.dialect)
 
     def _connected(self, base: dict[str, Any]) -> bool:
         if self._active_field is not None and base.get(self._active_field) is False:
@@ -168,11 +170,6 @@ class Store:
             record.update({k: v for k, v in extra.items() if k not in record})
         return LocalRow(row["local_id"], record, extra)
 
-    def _full_row(self, changes: dict[str, Any]) -> dict[str, Any]:
-        """Every column, so rows of different shapes share one executemany."""
-        values = self._column_values(changes, None)
-        return {name: values.get(name) for name in (*self._record_columns, "extra")}
-
     def _column_values(self, changes: dict[str, Any], extra: Any) -> dict[str, Any]:
         values = {k: v for k, v in changes.items() if k in self._record_column_set}
         unknown = {k: v for k, v in changes.items() if k not in self._record_column_set}
@@ -198,18 +195,21 @@ class Store:
 
     def load_digests(self, tx: Connection, contact_ids: list[ContactId]) -> dict[ContactId, str | None]:
         """The digest of the remote record last merged, per contact already in the store."""
+        if not contact_ids:
+            return {}
         # Only where the local row is still there: a row another program deleted must be
-        # merged (and so re-created) even when the API's record did not change.
+        # merged (and so re-created) even when the API's record did not change. Plain SQL:
+        # every pulled page asks, and Core's statement building cost more than the join.
+        bulk = self._bulk
         query = (
-            select(self.t.state.c.contact_id, self.t.state.c.remote_digest)
-            .join(
-                self.t.contacts,
-                (self.t.contacts.c.local_id == self.t.state.c.local_id)
-                & (self.t.contacts.c.id == self.t.state.c.contact_id),
-            )
-            .where(self.t.state.c.contact_id.in_(contact_ids))
+            "SELECT s.contact_id, s.remote_digest FROM sync_state s JOIN contacts c "  # noqa: S608 - schema names
+            "ON c.local_id = s.local_id AND c.id = s.contact_id "
+            f"WHERE {bulk.among('s.contact_id', self.t.state.c.contact_id)}"
         )
-        return {contact_id: digest for contact_id, digest in tx.execute(query)}
+        return {
+            contact_id: digest
+            for contact_id, digest in tx.exec_driver_sql(query, (bulk.listed(contact_ids),))
+        }
 
     def load_page_state(
         self, tx: Connection, contact_ids: list[ContactId]
@@ -220,6 +220,8 @@ class Store:
         row is still there: its id was changed or cleared by hand, and the merge puts
         it back (the API owns the id) instead of creating a second row.
         """
+        if not contact_ids:  # a page with nothing changed
+            return {}, {}
         rows = tx.execute(
             select(self.t.contacts).where(self.t.contacts.c.id.in_(contact_ids)).with_for_update()
         ).mappings()
@@ -279,76 +281,54 @@ class Store:
         200-contact page at a handful of round trips instead of two per contact.
         """
         horizon = tx.execute(select(func.coalesce(func.max(LOCAL_CHANGES.c.seq), 0))).scalar_one()
+        bulk = self._bulk
         local_ids = {m.contact_id: m.local.local_id for m in merged if m.local is not None}
         new_rows = [m for m in merged if m.local is None]
         if new_rows:
-            tx.execute(insert(self.t.contacts), [self._full_row(m.merge.local_changes) for m in new_rows])
-            created = select(self.t.contacts.c.id, self.t.contacts.c.local_id).where(
-                self.t.contacts.c.id.in_([m.contact_id for m in new_rows])
+            rows = [bulk.contact_row(self._column_values(m.merge.local_changes, None)) for m in new_rows]
+            tx.exec_driver_sql(bulk.insert_contacts, rows)
+            created = f"SELECT id, local_id FROM contacts WHERE {bulk.among('id', self.t.contacts.c.id)}"  # noqa: S608
+            listed = bulk.listed([m.contact_id for m in new_rows])
+            local_ids.update(
+                {contact_id: local_id for contact_id, local_id in tx.exec_driver_sql(created, (listed,))}
             )
-            local_ids.update({contact_id: local_id for contact_id, local_id in tx.execute(created)})
-        by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         for m in merged:
             if m.local is not None and m.merge.local_changes:
                 values = self._column_values(m.merge.local_changes, m.local.extra)
-                row = {f"v_{name}": value for name, value in values.items()}
-                by_shape.setdefault(tuple(sorted(values)), []).append({**row, "b_local_id": m.local.local_id})
-        for shape, rows in by_shape.items():
-            statement = (
-                update(self.t.contacts)
-                .where(self.t.contacts.c.local_id == bindparam("b_local_id"))
-                .values({name: bindparam(f"v_{name}", type_=self.t.contacts.c[name].type) for name in shape})
-            )
-            tx.execute(statement, rows)
-        new_bases, changed_bases = [], []
+                shape = tuple(sorted(values))
+                row = bulk.contact_update_row(shape, values, m.local.local_id)
+                by_shape.setdefault(shape, []).append(row)
+        for shape, updates in by_shape.items():
+            tx.exec_driver_sql(bulk.update_contacts(shape), updates)
+        new_bases: list[tuple[Any, ...]] = []
+        changed_bases: list[tuple[Any, ...]] = []
+        encode_fields = bulk.encode_fields
         for m in merged:
-            row = {
-                "b_contact_id": m.contact_id,
-                "v_local_id": local_ids[m.contact_id],
-                "v_fields": m.merge.base,
-                "v_connected": self._connected(m.merge.base),
-                "v_digest": m.remote_digest,
-            }
-            if m.previous is None:
-                new_bases.append(row)
-            else:
-                changed_bases.append(row)
+            base = m.merge.base
+            row = (
+                local_ids[m.contact_id],
+                encode_fields(base),
+                self._connected(base),
+                m.remote_digest,
+                m.contact_id,
+            )
+            (new_bases if m.previous is None else changed_bases).append(row)
         if new_bases:
-            tx.execute(
-                insert(self.t.state).values(
-                    contact_id=bindparam("b_contact_id"),
-                    local_id=bindparam("v_local_id"),
-                    fields=bindparam("v_fields", type_=self.t.state.c.fields.type),
-                    connected=bindparam("v_connected"),
-                    remote_digest=bindparam("v_digest"),
-                ),
-                new_bases,
-            )
+            tx.exec_driver_sql(bulk.insert_state, new_bases)
         if changed_bases:
-            tx.execute(
-                update(self.t.state)
-                .where(self.t.state.c.contact_id == bindparam("b_contact_id"))
-                .values(
-                    local_id=bindparam("v_local_id"),
-                    fields=bindparam("v_fields", type_=self.t.state.c.fields.type),
-                    connected=bindparam("v_connected"),
-                    remote_digest=bindparam("v_digest"),
-                ),
-                changed_bases,
-            )
+            tx.exec_driver_sql(bulk.update_state, changed_bases)
         for m in merged:
             if m.merge.conflicts:
                 self._save_conflicts(tx, local_ids[m.contact_id], m.contact_id, m.merge, policy)
         # Our own writes left the rows equal to their base: their marks would only make the
         # planner look for nothing. Only rows this transaction holds are touched, so another
         # program's marks (older, or for other rows) stay.
-        ours = list(local_ids.values())
-        for start in range(0, len(ours), 1000):
-            tx.execute(
-                delete(LOCAL_CHANGES).where(
-                    LOCAL_CHANGES.c.seq > horizon, LOCAL_CHANGES.c.local_id.in_(ours[start : start + 1000])
-                )
-            )
+        ours = (
+            f"DELETE FROM local_changes WHERE seq > {bulk.mark} "  # noqa: S608 - schema names
+            f"AND {bulk.among('local_id', LOCAL_CHANGES.c.local_id)}"
+        )
+        tx.exec_driver_sql(ours, (horizon, bulk.listed(list(local_ids.values()))))
         # A conflict the local side won leaves the row as it was, so no trigger marked it.
         self.save_marks(
             tx,
