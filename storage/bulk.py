@@ -17,9 +17,11 @@ from sqlalchemy import JSON, Column, Table
 from sqlalchemy.engine import Dialect
 
 from storage.database import record_json
-from storage.tables import StoreTables, TolerantJSON, UnreadableJSON
+from storage.tables import StoreTables, StrictBoolean, TolerantJSON, UnreadableJSON
 
 Encoder = Callable[[Any], Any]
+# json.dumps with options builds an encoder per call: three JSON columns a contact add up.
+_UTF8_JSON = json.JSONEncoder(ensure_ascii=False)
 
 
 def _sqlite_tolerant_json(value: Any) -> Any:
@@ -30,11 +32,32 @@ def _sqlite_tolerant_json(value: Any) -> Any:
         return str(value)
     if isinstance(value, bytes):
         return value
-    return json.dumps(value, ensure_ascii=False)
+    return _UTF8_JSON.encode(value)
 
 
 def _as_is(value: Any) -> Any:
     return value
+
+
+def _sqlite_tolerant_json_read(value: Any) -> Any:
+    # TolerantJSON.process_result_value: bad JSON another program wrote reads as UnreadableJSON.
+    if value is None or not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return UnreadableJSON(value)
+
+
+def _sqlite_strict_boolean_read(value: Any) -> Any:
+    # StrictBoolean.process_result_value: only 0 and 1 are booleans; 'no' stays 'no'.
+    if type(value) is int and value in (0, 1):
+        return bool(value)
+    return value
+
+
+def _sqlite_json_read(value: Any) -> Any:
+    return None if value is None else json.loads(value)
 
 
 class BulkSQL:
@@ -48,8 +71,23 @@ class BulkSQL:
         columns = contacts.columns
         self.contact_columns: tuple[str, ...] = tuple(c.name for c in columns if c.name != "local_id")
         self._contact_encoders = {c.name: self._encoder(c.type) for c in contacts.columns}
+        # Only JSON columns change on the way in: the others go from the dict to the tuple as they are.
+        self._encoded_positions = tuple(
+            (position, self._contact_encoders[name])
+            for position, name in enumerate(self.contact_columns)
+            if self._contact_encoders[name] is not _as_is
+        )
         self._contact_marks = {c.name: self._placeholder(c.type) for c in contacts.columns}
         self.encode_fields: Encoder = self._encoder(state.c.fields.type)
+        # Reads: PostgreSQL's driver decodes JSON and booleans itself; SQLite's hands back text and 0/1.
+        self.select_contacts = f"SELECT local_id, {', '.join(self.contact_columns)} FROM contacts"  # noqa: S608
+        self.for_update = " FOR UPDATE" if self.postgres else ""
+        self._decoded_positions = tuple(
+            (position + 1, decode)
+            for position, name in enumerate(self.contact_columns)
+            if (decode := self._decoder(contacts.c[name].type)) is not _as_is
+        )
+        self.decode_fields: Encoder = self._decoder(state.c.fields.type)
         self.insert_contacts = self._insert(contacts, self.contact_columns)
         state_columns = ("local_id", "fields", "connected", "remote_digest", "contact_id")
         self.insert_state = self._insert(state, state_columns)
@@ -72,6 +110,25 @@ class BulkSQL:
         # bool as 0/1, any other value written by another program goes back unchanged).
         return _as_is
 
+    def _decoder(self, column_type: Any) -> Encoder:
+        """What the column's type does to a value the driver read, without SQLAlchemy per row."""
+        if self.postgres:
+            return _as_is
+        if isinstance(column_type, TolerantJSON):
+            return _sqlite_tolerant_json_read
+        if isinstance(column_type, StrictBoolean):
+            return _sqlite_strict_boolean_read
+        if isinstance(column_type, JSON):
+            return _sqlite_json_read
+        return _as_is
+
+    def contact_read(self, row: Sequence[Any]) -> dict[str, Any]:
+        """A row of `select_contacts` as Core reads it: local_id and every column by name."""
+        values = list(row)
+        for position, decode in self._decoded_positions:
+            values[position] = decode(values[position])
+        return dict(zip(("local_id", *self.contact_columns), values, strict=True))
+
     def _placeholder(self, column_type: Any) -> str:
         if not self.postgres:
             return "?"
@@ -87,8 +144,10 @@ class BulkSQL:
 
     def contact_row(self, values: dict[str, Any]) -> tuple[Any, ...]:
         """A new row of `contacts`, every column (local_id aside) in order."""
-        encoders = self._contact_encoders
-        return tuple(encoders[name](values.get(name)) for name in self.contact_columns)
+        row = list(map(values.get, self.contact_columns))
+        for position, encode in self._encoded_positions:
+            row[position] = encode(row[position])
+        return tuple(row)
 
     def update_contacts(self, shape: tuple[str, ...]) -> str:
         """UPDATE of these columns of one row by local_id (the last parameter)."""

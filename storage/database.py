@@ -29,10 +29,14 @@ BUSY_TIMEOUT_MS = 30_000
 _READ_ONLY = "contacts_sync_read_only"
 
 
+# json.dumps with options builds an encoder per call; a pull encodes every contact's base.
+_RECORD_ENCODER = json.JSONEncoder(default=shown_as_text)
+
+
 def record_json(value: Any) -> str:
     # Bookkeeping columns (a conflict's local value, a base) may hold what another
     # program stored in a row, a BLOB's bytes say: recorded as text, never a crash.
-    return json.dumps(value, default=shown_as_text)
+    return _RECORD_ENCODER.encode(value)
 
 
 def create_store_engine(url: str) -> Engine:

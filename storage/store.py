@@ -171,6 +171,8 @@ class Store:
         return LocalRow(row["local_id"], record, extra)
 
     def _column_values(self, changes: dict[str, Any], extra: Any) -> dict[str, Any]:
+        if changes.keys() <= self._record_column_set:  # the usual case, checked at C speed
+            return dict(changes)
         values = {k: v for k, v in changes.items() if k in self._record_column_set}
         unknown = {k: v for k, v in changes.items() if k not in self._record_column_set}
         if unknown:
@@ -222,19 +224,32 @@ class Store:
         """
         if not contact_ids:  # a page with nothing changed
             return {}, {}
-        rows = tx.execute(
-            select(self.t.contacts).where(self.t.contacts.c.id.in_(contact_ids)).with_for_update()
-        ).mappings()
-        local = {row["id"]: self._local_row(row) for row in rows}
-        found = tx.execute(select(self.t.state).where(self.t.state.c.contact_id.in_(contact_ids))).mappings()
-        bases = {b["contact_id"]: Base(b["local_id"], b["fields"], b["remote_digest"]) for b in found}
+        bulk, state = self._bulk, self.t.state
+        listed = (bulk.listed(contact_ids),)
+        rows = tx.exec_driver_sql(
+            f"{bulk.select_contacts} WHERE {bulk.among('id', self.t.contacts.c.id)}{bulk.for_update}", listed
+        )
+        local: dict[ContactId, LocalRow] = {}
+        for row in rows:
+            record = bulk.contact_read(row)
+            local[record["id"]] = self._local_row(record)
+        found = tx.exec_driver_sql(
+            "SELECT contact_id, local_id, fields, remote_digest FROM sync_state "  # noqa: S608 - schema names
+            f"WHERE {bulk.among('contact_id', state.c.contact_id)}",
+            listed,
+        )
+        decode = bulk.decode_fields
+        bases = {
+            contact_id: Base(local_id, decode(fields), digest)
+            for contact_id, local_id, fields, digest in found
+        }
         strays = {b.local_id: contact_id for contact_id, b in bases.items() if contact_id not in local}
         if strays:
             query = (
                 select(self.t.contacts).where(self.t.contacts.c.local_id.in_(list(strays))).with_for_update()
             )
-            for row in tx.execute(query).mappings():
-                local[strays[row["local_id"]]] = self._local_row(row)
+            for stray in tx.execute(query).mappings():
+                local[strays[stray["local_id"]]] = self._local_row(stray)
         return local, bases
 
     def load_local_row(self, tx: Connection, local_id: int) -> LocalRow | None:
@@ -249,21 +264,28 @@ class Store:
 
     def load_links(self, tx: Connection, contact_ids: list[ContactId], local_ids: list[int]) -> Links:
         """Which rows hold these contacts, and which contacts these rows last synced as."""
+        bulk = self._bulk
         held: dict[ContactId, int] = {}
         bound: dict[int, ContactId] = {}
-        for start in range(0, max(len(contact_ids), len(local_ids)), 1000):
-            some_contacts = contact_ids[start : start + 1000]
-            some_rows = local_ids[start : start + 1000]
-            if some_contacts:
-                query = select(self.t.contacts.c.id, self.t.contacts.c.local_id).where(
-                    self.t.contacts.c.id.in_(some_contacts)
-                )
-                held.update({contact_id: local_id for contact_id, local_id in tx.execute(query)})
-            if some_rows:
-                query = select(self.t.state.c.local_id, self.t.state.c.contact_id).where(
-                    self.t.state.c.local_id.in_(some_rows)
-                )
-                bound.update({local_id: contact_id for local_id, contact_id in tx.execute(query)})
+        if contact_ids:
+            query = f"SELECT id, local_id FROM contacts WHERE {bulk.among('id', self.t.contacts.c.id)}"  # noqa: S608
+            held.update(
+                {
+                    contact_id: local_id
+                    for contact_id, local_id in tx.exec_driver_sql(query, (bulk.listed(contact_ids),))
+                }
+            )
+        if local_ids:
+            query = (
+                "SELECT local_id, contact_id FROM sync_state "  # noqa: S608 - schema names
+                f"WHERE {bulk.among('local_id', self.t.state.c.local_id)}"
+            )
+            bound.update(
+                {
+                    local_id: contact_id
+                    for local_id, contact_id in tx.exec_driver_sql(query, (bulk.listed(local_ids),))
+                }
+            )
         return Links(held, bound)
 
     def load_base(self, tx: Connection, contact_id: ContactId) -> Base | None:
