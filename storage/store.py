@@ -83,6 +83,9 @@ class MergedContact:
     previous: Base | None
     merge: Merge
     remote_digest: str | None = None  # None: merge this contact again on the next pull
+    # The base's JSON text when the caller has it already (a new contact's canonical JSON):
+    # a pull then encodes each contact once, for its digest and its stored base.
+    base_json: str | None = None
 
 
 @dataclass(frozen=True)
@@ -302,8 +305,8 @@ class Store:
         Returns the local_id of each contact. One executemany per statement shape keeps a
         200-contact page at a handful of round trips instead of two per contact.
         """
-        horizon = tx.execute(select(func.coalesce(func.max(LOCAL_CHANGES.c.seq), 0))).scalar_one()
         bulk = self._bulk
+        horizon = tx.exec_driver_sql("SELECT COALESCE(MAX(seq), 0) FROM local_changes").scalar_one()
         local_ids = {m.contact_id: m.local.local_id for m in merged if m.local is not None}
         new_rows = [m for m in merged if m.local is None]
         if new_rows:
@@ -330,7 +333,7 @@ class Store:
             base = m.merge.base
             row = (
                 local_ids[m.contact_id],
-                encode_fields(base),
+                encode_fields(base) if m.base_json is None else m.base_json,
                 self._connected(base),
                 m.remote_digest,
                 m.contact_id,
@@ -562,8 +565,11 @@ class Store:
         return tx.execute(select(CHECKPOINTS.c.value).where(CHECKPOINTS.c.name == name)).scalar_one_or_none()
 
     def save_checkpoint(self, tx: Connection, name: str, value: str | None) -> None:
-        updated = tx.execute(
-            update(CHECKPOINTS).where(CHECKPOINTS.c.name == name).values(value=value, updated_at=now())
+        # Plain SQL: a pull saves its cursor with every page.
+        m = self._bulk.mark
+        updated = tx.exec_driver_sql(
+            f"UPDATE checkpoints SET value = {m}, updated_at = {m} WHERE name = {m}",  # noqa: S608 - constants
+            (value, now(), name),
         )
         if not updated.rowcount:
             tx.execute(insert(CHECKPOINTS).values(name=name, value=value, updated_at=now()))
