@@ -29,10 +29,14 @@ BUSY_TIMEOUT_MS = 30_000
 _READ_ONLY = "contacts_sync_read_only"
 
 
-def _record_json(value: Any) -> str:
+# json.dumps with options builds an encoder per call; a pull encodes every contact's base.
+_RECORD_ENCODER = json.JSONEncoder(default=shown_as_text)
+
+
+def record_json(value: Any) -> str:
     # Bookkeeping columns (a conflict's local value, a base) may hold what another
     # program stored in a row, a BLOB's bytes say: recorded as text, never a crash.
-    return json.dumps(value, default=shown_as_text)
+    return _RECORD_ENCODER.encode(value)
 
 
 def create_store_engine(url: str) -> Engine:
@@ -48,14 +52,14 @@ def create_store_engine(url: str) -> Engine:
         if (path := sqlite_file(parsed)) is not None and parsed.query.get("mode") != "ro":
             _create_private_file(path, parsed)
         engine = create_engine(
-            parsed, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, json_serializer=_record_json
+            parsed, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, json_serializer=record_json
         )
         _share_sqlite(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True, json_serializer=_record_json)
+        return create_engine(parsed, pool_pre_ping=True, json_serializer=record_json)
     raise ConfigError(
         f"CONTACTS_SYNC_DATABASE_URL uses {parsed.get_backend_name()!r}; "
         "contacts-sync supports sqlite and postgresql"

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, inspect, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, inspect, select, update
 
+from storage.bulk import BulkSQL
 from storage.database import create_store_engine, read_transaction, write_transaction
 from storage.location import open_existing_engine
 from storage.migrations import ensure_schema
@@ -85,6 +86,9 @@ class MergedContact:
     previous: Base | None
     merge: Merge
     remote_digest: str | None = None  # None: merge this contact again on the next pull
+    # The base's JSON text when the caller has it already (a new contact's canonical JSON):
+    # a pull then encodes each contact once, for its digest and its stored base.
+    base_json: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,7 @@ class Store:
         # flag is the store's own (set when a contact leaves the list).
         self._flag_from_api = adapter.flag_column in adapter.fields
         self._active_field = adapter.active_field
+        self._bulk = BulkSQL(self.t, engine.dialect)
 
     def _connected(self, base: dict[str, Any]) -> bool:
         # Listed, whatever the API says of its activity: an inactive contact that leaves the
@@ -171,12 +176,9 @@ class Store:
             record.update({k: v for k, v in extra.items() if k not in record})
         return LocalRow(row["local_id"], record, extra)
 
-    def _full_row(self, changes: dict[str, Any]) -> dict[str, Any]:
-        """Every column, so rows of different shapes share one executemany."""
-        values = self._column_values(changes, None)
-        return {name: values.get(name) for name in (*self._record_columns, "extra")}
-
     def _column_values(self, changes: dict[str, Any], extra: Any) -> dict[str, Any]:
+        if changes.keys() <= self._record_column_set:  # the usual case, checked at C speed
+            return dict(changes)
         values = {k: v for k, v in changes.items() if k in self._record_column_set}
         unknown = {k: v for k, v in changes.items() if k not in self._record_column_set}
         if unknown:
@@ -201,18 +203,21 @@ class Store:
 
     def load_digests(self, tx: Connection, contact_ids: list[ContactId]) -> dict[ContactId, str | None]:
         """The digest of the remote record last merged, per contact already in the store."""
+        if not contact_ids:
+            return {}
         # Only where the local row is still there: a row another program deleted must be
-        # merged (and so re-created) even when the API's record did not change.
+        # merged (and so re-created) even when the API's record did not change. Plain SQL:
+        # every pulled page asks, and Core's statement building cost more than the join.
+        bulk = self._bulk
         query = (
-            select(self.t.state.c.contact_id, self.t.state.c.remote_digest)
-            .join(
-                self.t.contacts,
-                (self.t.contacts.c.local_id == self.t.state.c.local_id)
-                & (self.t.contacts.c.id == self.t.state.c.contact_id),
-            )
-            .where(self.t.state.c.contact_id.in_(contact_ids))
+            "SELECT s.contact_id, s.remote_digest FROM sync_state s JOIN contacts c "  # noqa: S608 - schema names
+            "ON c.local_id = s.local_id AND c.id = s.contact_id "
+            f"WHERE {bulk.among('s.contact_id', self.t.state.c.contact_id)}"
         )
-        return {contact_id: digest for contact_id, digest in tx.execute(query)}
+        return {
+            contact_id: digest
+            for contact_id, digest in tx.exec_driver_sql(query, (bulk.listed(contact_ids),))
+        }
 
     def load_page_state(
         self, tx: Connection, contact_ids: list[ContactId]
@@ -223,19 +228,34 @@ class Store:
         row is still there: its id was changed or cleared by hand, and the merge puts
         it back (the API owns the id) instead of creating a second row.
         """
-        rows = tx.execute(
-            select(self.t.contacts).where(self.t.contacts.c.id.in_(contact_ids)).with_for_update()
-        ).mappings()
-        local = {row["id"]: self._local_row(row) for row in rows}
-        found = tx.execute(select(self.t.state).where(self.t.state.c.contact_id.in_(contact_ids))).mappings()
-        bases = {b["contact_id"]: Base(b["local_id"], b["fields"], b["remote_digest"]) for b in found}
+        if not contact_ids:  # a page with nothing changed
+            return {}, {}
+        bulk, state = self._bulk, self.t.state
+        listed = (bulk.listed(contact_ids),)
+        rows = tx.exec_driver_sql(
+            f"{bulk.select_contacts} WHERE {bulk.among('id', self.t.contacts.c.id)}{bulk.for_update}", listed
+        )
+        local: dict[ContactId, LocalRow] = {}
+        for row in rows:
+            record = bulk.contact_read(row)
+            local[record["id"]] = self._local_row(record)
+        found = tx.exec_driver_sql(
+            "SELECT contact_id, local_id, fields, remote_digest FROM sync_state "  # noqa: S608 - schema names
+            f"WHERE {bulk.among('contact_id', state.c.contact_id)}",
+            listed,
+        )
+        decode = bulk.decode_fields
+        bases = {
+            contact_id: Base(local_id, decode(fields), digest)
+            for contact_id, local_id, fields, digest in found
+        }
         strays = {b.local_id: contact_id for contact_id, b in bases.items() if contact_id not in local}
         if strays:
             query = (
                 select(self.t.contacts).where(self.t.contacts.c.local_id.in_(list(strays))).with_for_update()
             )
-            for row in tx.execute(query).mappings():
-                local[strays[row["local_id"]]] = self._local_row(row)
+            for stray in tx.execute(query).mappings():
+                local[strays[stray["local_id"]]] = self._local_row(stray)
         return local, bases
 
     def load_local_row(self, tx: Connection, local_id: int) -> LocalRow | None:
@@ -250,21 +270,28 @@ class Store:
 
     def load_links(self, tx: Connection, contact_ids: list[ContactId], local_ids: list[int]) -> Links:
         """Which rows hold these contacts, and which contacts these rows last synced as."""
+        bulk = self._bulk
         held: dict[ContactId, int] = {}
         bound: dict[int, ContactId] = {}
-        for start in range(0, max(len(contact_ids), len(local_ids)), 1000):
-            some_contacts = contact_ids[start : start + 1000]
-            some_rows = local_ids[start : start + 1000]
-            if some_contacts:
-                query = select(self.t.contacts.c.id, self.t.contacts.c.local_id).where(
-                    self.t.contacts.c.id.in_(some_contacts)
-                )
-                held.update({contact_id: local_id for contact_id, local_id in tx.execute(query)})
-            if some_rows:
-                query = select(self.t.state.c.local_id, self.t.state.c.contact_id).where(
-                    self.t.state.c.local_id.in_(some_rows)
-                )
-                bound.update({local_id: contact_id for local_id, contact_id in tx.execute(query)})
+        if contact_ids:
+            query = f"SELECT id, local_id FROM contacts WHERE {bulk.among('id', self.t.contacts.c.id)}"  # noqa: S608
+            held.update(
+                {
+                    contact_id: local_id
+                    for contact_id, local_id in tx.exec_driver_sql(query, (bulk.listed(contact_ids),))
+                }
+            )
+        if local_ids:
+            query = (
+                "SELECT local_id, contact_id FROM sync_state "  # noqa: S608 - schema names
+                f"WHERE {bulk.among('local_id', self.t.state.c.local_id)}"
+            )
+            bound.update(
+                {
+                    local_id: contact_id
+                    for local_id, contact_id in tx.exec_driver_sql(query, (bulk.listed(local_ids),))
+                }
+            )
         return Links(held, bound)
 
     def load_base(self, tx: Connection, contact_id: ContactId) -> Base | None:
@@ -281,77 +308,55 @@ class Store:
         Returns the local_id of each contact. One executemany per statement shape keeps a
         200-contact page at a handful of round trips instead of two per contact.
         """
-        horizon = tx.execute(select(func.coalesce(func.max(LOCAL_CHANGES.c.seq), 0))).scalar_one()
+        bulk = self._bulk
+        horizon = tx.exec_driver_sql("SELECT COALESCE(MAX(seq), 0) FROM local_changes").scalar_one()
         local_ids = {m.contact_id: m.local.local_id for m in merged if m.local is not None}
         new_rows = [m for m in merged if m.local is None]
         if new_rows:
-            tx.execute(insert(self.t.contacts), [self._full_row(m.merge.local_changes) for m in new_rows])
-            created = select(self.t.contacts.c.id, self.t.contacts.c.local_id).where(
-                self.t.contacts.c.id.in_([m.contact_id for m in new_rows])
+            rows = [bulk.contact_row(self._column_values(m.merge.local_changes, None)) for m in new_rows]
+            tx.exec_driver_sql(bulk.insert_contacts, rows)
+            created = f"SELECT id, local_id FROM contacts WHERE {bulk.among('id', self.t.contacts.c.id)}"  # noqa: S608
+            listed = bulk.listed([m.contact_id for m in new_rows])
+            local_ids.update(
+                {contact_id: local_id for contact_id, local_id in tx.exec_driver_sql(created, (listed,))}
             )
-            local_ids.update({contact_id: local_id for contact_id, local_id in tx.execute(created)})
-        by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         for m in merged:
             if m.local is not None and m.merge.local_changes:
                 values = self._column_values(m.merge.local_changes, m.local.extra)
-                row = {f"v_{name}": value for name, value in values.items()}
-                by_shape.setdefault(tuple(sorted(values)), []).append({**row, "b_local_id": m.local.local_id})
-        for shape, rows in by_shape.items():
-            statement = (
-                update(self.t.contacts)
-                .where(self.t.contacts.c.local_id == bindparam("b_local_id"))
-                .values({name: bindparam(f"v_{name}", type_=self.t.contacts.c[name].type) for name in shape})
-            )
-            tx.execute(statement, rows)
-        new_bases, changed_bases = [], []
+                shape = tuple(sorted(values))
+                row = bulk.contact_update_row(shape, values, m.local.local_id)
+                by_shape.setdefault(shape, []).append(row)
+        for shape, updates in by_shape.items():
+            tx.exec_driver_sql(bulk.update_contacts(shape), updates)
+        new_bases: list[tuple[Any, ...]] = []
+        changed_bases: list[tuple[Any, ...]] = []
+        encode_fields = bulk.encode_fields
         for m in merged:
-            row = {
-                "b_contact_id": m.contact_id,
-                "v_local_id": local_ids[m.contact_id],
-                "v_fields": m.merge.base,
-                "v_connected": self._connected(m.merge.base),
-                "v_digest": m.remote_digest,
-            }
-            if m.previous is None:
-                new_bases.append(row)
-            else:
-                changed_bases.append(row)
+            base = m.merge.base
+            row = (
+                local_ids[m.contact_id],
+                encode_fields(base) if m.base_json is None else m.base_json,
+                self._connected(base),
+                m.remote_digest,
+                m.contact_id,
+            )
+            (new_bases if m.previous is None else changed_bases).append(row)
         if new_bases:
-            tx.execute(
-                insert(self.t.state).values(
-                    contact_id=bindparam("b_contact_id"),
-                    local_id=bindparam("v_local_id"),
-                    fields=bindparam("v_fields", type_=self.t.state.c.fields.type),
-                    connected=bindparam("v_connected"),
-                    remote_digest=bindparam("v_digest"),
-                ),
-                new_bases,
-            )
+            tx.exec_driver_sql(bulk.insert_state, new_bases)
         if changed_bases:
-            tx.execute(
-                update(self.t.state)
-                .where(self.t.state.c.contact_id == bindparam("b_contact_id"))
-                .values(
-                    local_id=bindparam("v_local_id"),
-                    fields=bindparam("v_fields", type_=self.t.state.c.fields.type),
-                    connected=bindparam("v_connected"),
-                    remote_digest=bindparam("v_digest"),
-                ),
-                changed_bases,
-            )
+            tx.exec_driver_sql(bulk.update_state, changed_bases)
         for m in merged:
             if m.merge.conflicts:
                 self._save_conflicts(tx, local_ids[m.contact_id], m.contact_id, m.merge, policy)
         # Our own writes left the rows equal to their base: their marks would only make the
         # planner look for nothing. Only rows this transaction holds are touched, so another
         # program's marks (older, or for other rows) stay.
-        ours = list(local_ids.values())
-        for start in range(0, len(ours), 1000):
-            tx.execute(
-                delete(LOCAL_CHANGES).where(
-                    LOCAL_CHANGES.c.seq > horizon, LOCAL_CHANGES.c.local_id.in_(ours[start : start + 1000])
-                )
-            )
+        ours = (
+            f"DELETE FROM local_changes WHERE seq > {bulk.mark} "  # noqa: S608 - schema names
+            f"AND {bulk.among('local_id', LOCAL_CHANGES.c.local_id)}"
+        )
+        tx.exec_driver_sql(ours, (horizon, bulk.listed(list(local_ids.values()))))
         # A conflict the local side won leaves the row as it was, so no trigger marked it.
         self.save_marks(
             tx,
@@ -632,8 +637,11 @@ class Store:
         return tx.execute(select(CHECKPOINTS.c.value).where(CHECKPOINTS.c.name == name)).scalar_one_or_none()
 
     def save_checkpoint(self, tx: Connection, name: str, value: str | None) -> None:
-        updated = tx.execute(
-            update(CHECKPOINTS).where(CHECKPOINTS.c.name == name).values(value=value, updated_at=now())
+        # Plain SQL: a pull saves its cursor with every page.
+        m = self._bulk.mark
+        updated = tx.exec_driver_sql(
+            f"UPDATE checkpoints SET value = {m}, updated_at = {m} WHERE name = {m}",  # noqa: S608 - constants
+            (value, now(), name),
         )
         if not updated.rowcount:
             tx.execute(insert(CHECKPOINTS).values(name=name, value=value, updated_at=now()))

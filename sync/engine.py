@@ -290,10 +290,11 @@ class Engine:
         self, page: Page, next_cursor: str | None, *, save_cursor: bool = True, walk: str | None = None
     ) -> None:
         digests: dict[ContactId, str] = {}
+        encoded: dict[ContactId, bytes] = {}  # each contact's JSON, also stored as a new contact's base
         for contact in page.contacts:
-            digest = self._digest_or_skip(contact)
-            if digest is not None:
-                digests[contact["id"]] = digest
+            digested = self._digest_or_skip(contact)
+            if digested is not None:
+                digests[contact["id"]], encoded[contact["id"]] = digested
         storable = [c for c in page.contacts if c["id"] in digests]
         ids = list(digests)
         with self.store.write() as tx:
@@ -334,7 +335,11 @@ class Engine:
                     writable=self.remote.rules.writable,
                     policy=self.policy,
                 )
-                merged.append(MergedContact(contact["id"], local, base, decided, digests[contact["id"]]))
+                # A new row's base is the contact as listed (merge_contact copies it): its JSON is at hand.
+                base_json = encoded[contact["id"]].decode() if local is None else None
+                merged.append(
+                    MergedContact(contact["id"], local, base, decided, digests[contact["id"]], base_json)
+                )
                 self.counts.inserted += local is None
                 self.counts.local_updated += local is not None and bool(decided.local_changes)
                 self.counts.conflicts += len(decided.conflicts)
@@ -350,8 +355,9 @@ class Engine:
         self.progress.pulled(self.counts.pulled, page.total)
         log.debug("sync.pull.page", contacts=len(ids), merged=len(merged), more=next_cursor is not None)
 
-    def _digest_or_skip(self, contact: dict[str, Any]) -> str | None:
-        """The contact's digest; None, with a warning, when the store cannot hold one of its values.
+    def _digest_or_skip(self, contact: dict[str, Any]) -> tuple[str, bytes] | None:
+        """The contact's digest and canonical JSON; None, with a warning, when the store cannot
+        hold one of its values.
 
         A skipped contact is still listed (never flagged disconnected) and, having no
         digest stored, is merged again by the next pull: fixed at the API, it comes in.
@@ -362,10 +368,10 @@ class Engine:
             data = None
         # NUL always appears escaped in JSON text, so this test costs one scan of the bytes.
         if data is not None and (self.store.holds_nul or b"\\u0000" not in data):
-            return digest_of(data)
+            return digest_of(data), data
         problem = unstorable_field(contact, nul_allowed=self.store.holds_nul)
         if problem is None and data is not None:  # the text "\\u0000", not a NUL
-            return digest_of(data)
+            return digest_of(data), data
         field, why = problem or ("?", "cannot be stored")
         log.warning(
             "sync.pull.contact_skipped",

@@ -114,9 +114,13 @@ def shown_as_text(value: Any) -> str:
     return repr(value)
 
 
+# Built once: json.dumps with options builds an encoder per call, and a pull digests every contact.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> bytes:
     """The bytes we send and compare: compact, sorted keys, UTF-8 kept as is."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL.encode(value).encode()
 
 
 def changed_fields(

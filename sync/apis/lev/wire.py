@@ -316,15 +316,58 @@ def check_contact(item: Any, *, what: str, request_id: str | None) -> dict[str, 
     contact_id = item.get("id")
     if not _is_integer(contact_id) or not 0 < contact_id < 2**63:
         raise InvalidResponse(f"{what}: a contact has no integer id ({contact_id!r})", request_id=request_id)
-    for name, kind in CONTACT_FIELDS.items():
-        value = item.get(name)
-        if value is None or (_has_kind(value, kind) and _list_items_fit(name, value)):
-            continue
-        raise InvalidResponse(
-            f"{what}: contact {contact_id} has {name}={value!r:.80}, not {kind.value}",
-            request_id=request_id,
-        )
+    if not _fits(item):
+        # The field by field look, in documented order, names the first field that does not fit.
+        for name, kind in CONTACT_FIELDS.items():
+            value = item.get(name)
+            if value is None or (_has_kind(value, kind) and _list_items_fit(name, value)):
+                continue
+            raise InvalidResponse(
+                f"{what}: contact {contact_id} has {name}={value!r:.80}, not {kind.value}",
+                request_id=request_id,
+            )
     return item
+
+
+def _fields_of(kind: Kind) -> tuple[str, ...]:
+    return tuple(name for name, k in CONTACT_FIELDS.items() if k is kind)
+
+
+_TEXT_FIELDS = _fields_of(Kind.TEXT)
+_INTEGER_FIELDS = _fields_of(Kind.INTEGER)
+_BOOLEAN_FIELDS = _fields_of(Kind.BOOLEAN)
+_LIST_FIELDS = _fields_of(Kind.JSON)
+
+
+def _fits(item: dict[str, Any]) -> bool:
+    """`check_contact`'s rules, fast: every contact of every page passes here.
+
+    Exact types, as json.loads makes them: `type(v) is int` also refuses a bool. The same
+    rules as `_has_kind` and `_list_items_fit`, which name the field when this says no.
+    """
+    get = item.get
+    for name in _TEXT_FIELDS:
+        value = get(name)
+        if value is not None and (type(value) is not str or len(value) > MAX_TEXT_LENGTH):
+            return False
+    for name in _INTEGER_FIELDS:
+        value = get(name)
+        if value is not None and type(value) is not int:
+            return False
+    for name in _BOOLEAN_FIELDS:
+        value = get(name)
+        if value is not None and type(value) is not bool:
+            return False
+    for name in _LIST_FIELDS:
+        value = get(name)
+        if value is None:
+            continue
+        if type(value) is not list:
+            return False
+        item_type = _LIST_ITEMS.get(name)
+        if item_type is not None and not all(type(entry) is item_type for entry in value):
+            return False
+    return True
 
 
 def _has_kind(value: Any, kind: Kind) -> bool:
