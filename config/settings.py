@@ -10,8 +10,8 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import os
-import stat
 import re
+import stat
 import tomllib
 import uuid
 from collections.abc import Mapping

@@ -663,9 +663,9 @@ class Engine:
         """Send every pending write: contacts in parallel, each contact's writes in order."""
         with self.store.read() as tx:
             pending = self.store.load_pending_writes(tx)
-        by_contact: dict[int, list[SavedWrite]] = {}
+        by_contact: dict[object, list[SavedWrite]] = {}
         for write in pending:
-            by_contact.setdefault(write.local_id, []).append(write)
+            by_contact.setdefault(self._queue_of(write), []).append(write)
         queues = list(by_contact.values())
         self._push_total, self._pushed = len(pending), 0
         workers = min(self.options.write_concurrency, len(queues))
@@ -689,6 +689,14 @@ class Engine:
                 pool.submit(contextvars.copy_context().run, push, queue)
         if errors:
             raise errors[0]
+
+    def _queue_of(self, write: SavedWrite) -> object:
+        """Which queue a write waits in: its row's, so a row's writes keep their order. Creates
+        with the same body, where a lost answer is found by a lookup, share one: twin rows
+        sent side by side could each adopt the one contact the other made."""
+        if self.adapter.retry_safety == "lookup" and write.method == "POST":
+            return ("create", write.body)
+        return write.local_id
 
     def _push_queue(self, queue: list[SavedWrite], failed: threading.Event) -> None:
         for write in queue:

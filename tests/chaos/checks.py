@@ -395,3 +395,226 @@ def check_converged(journal: Journal, state: SandboxState, db_path: Path | str, 
     problems = converged_problems(journal, state, db_path)
     shown = "\n  ".join(problems[:30])
     assert not problems, f"{context}{len(problems)} problem(s) after clean syncs:\n  {shown}"
+
+
+# =========================================================================================
+# Session contacts (seed 003, `api = "sessions"`): list and create only.
+#
+# Used by tests/chaos/test_sessions_*.py. The API cannot update or delete, so a local edit
+# or delete of an existing row is refused and kept, and a contact that leaves the list is
+# flagged (`is_listed` false), never deleted. Emails are unique at the API, so they are the
+# marker of an inserted row: `SESSIONS_MARKER_DOMAIN` is used by inserted rows alone.
+# =========================================================================================
+
+SESSIONS_MARKER_DOMAIN = "chaos.example"
+# How each field of a local row compares with the wire form of its contact.
+_SESSIONS_JSON_COLUMNS = ("metadata", "extra")
+_SESSIONS_BOOL_COLUMNS = ("is_active", "can_login", "is_listed")
+
+
+@dataclass(frozen=True)
+class SessionsInsert:
+    step: int
+    local_id: int
+    email: str
+    values: dict[str, Any]
+    # created: a new contact, once; existing: the email is another contact's already (adopted,
+    # or rejected while another row holds it or the list hides it); refused (before any
+    # request) or rejected (by the API): never at the API.
+    expect: str
+
+
+@dataclass
+class SessionsJournal:
+    inserts: list[SessionsInsert] = field(default_factory=list)
+    local_edits: list[Edit] = field(default_factory=list)  # key: local_id
+    remote_edits: list[Edit] = field(default_factory=list)  # key: contact id
+    local_deletes: set[int] = field(default_factory=set)  # contacts whose row another program deleted
+    # Of those, the ones whose refusal must still be on record (`retry` forgets refusals).
+    delete_refusals: set[int] = field(default_factory=set)
+    remote_deletes: set[int] = field(default_factory=set)  # contacts deleted at the API for good
+    steps: int = 0
+
+    def tick(self) -> int:
+        self.steps += 1
+        return self.steps
+
+
+def load_sessions_tables(db_path: Path | str) -> dict[str, list[dict[str, Any]]]:
+    """Every table of a sessions SQLite store, JSON and boolean columns decoded."""
+    db = sqlite3.connect(db_path)
+    db.row_factory = sqlite3.Row
+    try:
+        names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        tables = {
+            name: [dict(r) for r in db.execute(f'SELECT * FROM "{name}" ORDER BY rowid')] for name in names
+        }
+    finally:
+        db.close()
+    for row in tables.get("contacts", []):
+        for column in _SESSIONS_JSON_COLUMNS:
+            row[column] = _json(row[column])
+        for column in _SESSIONS_BOOL_COLUMNS:
+            if isinstance(row[column], int):
+                row[column] = bool(row[column])
+    for name, columns in _JSON_COLUMNS.items():
+        if name != "contacts":
+            for row in tables.get(name, []):
+                for column in columns:
+                    row[column] = _json(row[column])
+    for row in tables.get("writes", []):
+        row["sent"] = _json(row["body"])
+    return tables
+
+
+def _email_key(email: Any) -> Any:
+    return email.strip().casefold() if isinstance(email, str) else email
+
+
+def sessions_converged_problems(journal: SessionsJournal, state: Any, db_path: Path | str) -> list[str]:
+    """Every way a sessions store and its sandbox (`SessionsState`) disagree after clean syncs.
+
+    0 duplicates: each inserted row made at most one contact, and the API applied exactly
+    one create per row that asked for a new contact. 0 lost rows: every listed contact has
+    its row, every contact that left the list keeps its row (flagged), every inserted row
+    holds its contact's id or a write that says why not. Local edits are in the row, or
+    in a conflict record when the API changed the same field.
+    """
+    from sync.apis.sessions.fields import CONTACT_FIELDS, WIRE_NAMES  # only this block needs them
+
+    tables = load_sessions_tables(db_path)
+    remote = {c["id"]: c for c in state.all_contacts()}
+    listed = {cid for cid, c in remote.items() if not c["hidden"]}
+    problems = integrity_problems(tables, pending_allowed=False, deleted=journal.local_deletes - listed)
+    rows = {row["local_id"]: row for row in tables["contacts"]}
+    by_id: dict[int, list[dict[str, Any]]] = {}
+    for row in rows.values():
+        if row["id"] is not None:
+            by_id.setdefault(row["id"], []).append(row)
+    writes_of: dict[int, list[dict[str, Any]]] = {}
+    for write in tables["writes"]:
+        writes_of.setdefault(write["local_id"], []).append(write)
+    last_edit: dict[tuple[int, str], Edit] = {}
+    for edit in journal.local_edits:
+        last_edit[(edit.key, edit.field)] = edit  # an earlier edit of the same field is superseded
+    compared = [name for name in CONTACT_FIELDS if name != "id"]
+
+    # 1. Every listed contact has one row, flagged listed, equal but for edits the store explains.
+    for contact_id in sorted(listed):
+        holders = by_id.get(contact_id, [])
+        if len(holders) != 1:
+            problems.append(f"listed contact {contact_id} has {len(holders)} local rows")
+            continue
+        row, contact = holders[0], remote[contact_id]
+        if row["is_listed"] is not True:
+            problems.append(
+                f"listed contact {contact_id} (local_id {row['local_id']}): is_listed={row['is_listed']!r}"
+            )
+        for name in compared:
+            mine, theirs = row[name], contact[WIRE_NAMES[name]]
+            if mine == theirs:
+                continue
+            kept = last_edit.get((row["local_id"], name))
+            if kept is not None and mine == kept.value:
+                if not any(w["status"] == "refused" for w in writes_of.get(row["local_id"], [])):
+                    problems.append(
+                        f"contact {contact_id} (local_id {row['local_id']}): local {name}={mine!r} "
+                        "differs from the API, and no refused write says why"
+                    )
+                continue
+            problems.append(
+                f"contact {contact_id} (local_id {row['local_id']}): {name} local={mine!r} remote={theirs!r}"
+            )
+
+    # 2. A contact that left the list (hidden or deleted) keeps its row, flagged not listed,
+    # active or not.
+    for contact_id, holders in sorted(by_id.items()):
+        if contact_id in listed:
+            continue
+        if contact_id not in remote and contact_id not in journal.remote_deletes:
+            problems.append(f"rows {[r['local_id'] for r in holders]} hold id {contact_id}, never at the API")
+        for row in holders:
+            if row["is_listed"] is not False:
+                problems.append(
+                    f"contact {contact_id} left the list, but local_id {row['local_id']} has "
+                    f"is_listed={row['is_listed']!r}"
+                )
+
+    # 3. Inserted rows: created once, adopted, or refused/rejected with a reason; never lost.
+    emails_at_api: dict[Any, list[int]] = {}
+    for cid, contact in remote.items():
+        emails_at_api.setdefault(_email_key(contact["email"]), []).append(cid)
+    for insert in journal.inserts:
+        inserted = rows.get(insert.local_id)
+        at_api = emails_at_api.get(_email_key(insert.email), [])
+        statuses = {w["status"] for w in writes_of.get(insert.local_id, [])}
+        what = f"inserted row local_id {insert.local_id} ({insert.email}, expected {insert.expect})"
+        if inserted is None:
+            problems.append(f"{what}: the row is gone")
+            continue
+        if len(at_api) > 1:
+            problems.append(f"{what}: {len(at_api)} contacts at the API hold its email")
+        if insert.expect == "created":
+            if at_api and inserted["id"] != at_api[0]:
+                problems.append(f"{what}: local id {inserted['id']}, the API's contact is {at_api[0]}")
+            elif not at_api and inserted["id"] not in journal.remote_deletes:
+                problems.append(f"{what}: no contact at the API holds its email (local id {inserted['id']})")
+        elif insert.expect == "existing":
+            if len(at_api) != 1:
+                problems.append(f"{what}: {len(at_api)} contacts at the API hold its email, not 1")
+            elif inserted["id"] is None and "rejected" not in statuses:
+                problems.append(f"{what}: neither adopted nor rejected (writes: {statuses})")
+            elif inserted["id"] is not None and inserted["id"] != at_api[0]:
+                problems.append(f"{what}: adopted {inserted['id']}, but the API's contact is {at_api[0]}")
+        else:
+            if at_api:
+                problems.append(f"{what}: reached the API as contact {at_api}")
+            if inserted["id"] is not None or insert.expect not in statuses:
+                problems.append(f"{what}: local id {inserted['id']}, writes {statuses}")
+
+    # 4. Exactly one applied create per inserted row that asked for a new contact.
+    wanted = sum(1 for insert in journal.inserts if insert.expect == "created")
+    applied = state.counter_values().get("contacts_created", 0)
+    if applied != wanted:
+        problems.append(f"the API applied {applied} creates for {wanted} inserted rows that needed one")
+
+    # 5. No local edit lost: in the row, or recorded in a conflict over a remote change.
+    touched = {(edit.key, edit.field) for edit in journal.remote_edits}
+    for (local_id, name), edit in sorted(last_edit.items()):
+        edited = rows.get(local_id)
+        if edited is None:
+            problems.append(f"local edit {edit}: its row is gone")
+            continue
+        if edited[name] == edit.value:
+            continue
+        recorded = [
+            c
+            for c in tables["conflicts"]
+            if c["local_id"] == local_id and c["field"] == name and c["local_value"] == edit.value
+        ]
+        if recorded and (edited["id"], name) in touched:
+            continue
+        problems.append(
+            f"local edit lost: local_id {local_id} (contact {edited['id']}) {name}={edit.value!r} "
+            f"(step {edit.step}); the row has {edited[name]!r}, conflicts recorded: {len(recorded)}"
+        )
+
+    # 6. A listed contact whose row was deleted locally is back, and the refusal says so.
+    for contact_id in sorted(journal.delete_refusals & listed):
+        holders = by_id.get(contact_id, [])
+        said = any(
+            w["status"] == "refused" and "cannot delete" in (w["error"] or "")
+            for row in holders
+            for w in writes_of.get(row["local_id"], [])
+        )
+        if holders and not said:
+            problems.append(f"contact {contact_id}: its row was deleted locally, back without a refusal")
+    return problems
+
+
+def check_sessions_converged(
+    journal: SessionsJournal, state: Any, db_path: Path | str, *, context: str = ""
+) -> None:
+    problems = sessions_converged_problems(journal, state, db_path)
+    shown = "\n  ".join(problems[:30])
+    assert not problems, f"{context}{len(problems)} problem(s) after clean syncs:\n  {shown}"

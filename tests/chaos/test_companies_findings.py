@@ -142,17 +142,6 @@ def test_a_row_deleted_while_a_field_conflict_is_open_asks_the_right_question(
     assert [c["field"] for c in waiting] == ["(deleted)"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine: twin rows (identical fields) pushed in parallel whose POSTs all lose their answers "
-        "look up at the same time; none of the new contacts is linked yet, so several rows adopt the "
-        "same (newest) one, and Engine._settle rejects all but the first: those rows are never "
-        "created. Fix: push creates that share a lookup key (company, email) in one queue, one after "
-        "another (as a row's own writes are), or treat an adoption that clashes with another row as a "
-        "miss and look again, excluding the contacts just linked"
-    ),
-)
 def test_twin_rows_whose_answers_are_lost_in_parallel_each_get_their_own_contact(
     small: CompaniesHarness,
 ) -> None:
