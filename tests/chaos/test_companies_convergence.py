@@ -70,9 +70,6 @@ FAST = {
     # The published limits, paced over half a second instead of a minute.
     "rate_window_seconds": 0.5,
 }
-# Two unsent rows with the same fields at once: off while the bug stands (test_companies_findings.py,
-# twin rows whose answers are lost in parallel adopt one contact); turn on with the fix.
-PARALLEL_TWINS = False
 # What the examples did, printed at the end of the test (pytest -s shows it).
 STATS: Counter[str] = Counter()
 
@@ -309,9 +306,6 @@ class CompaniesChaos(RuleBasedStateMachine):
             twin = contacts[pick % len(contacts)]
             fields = ("company_id", "first_name", "last_name", "email", "phone", "designation", "is_primary")
             values = {name: twin[name] for name in fields}
-            unsent = [r for r in self.rows() if r["id"] is None and all(r[k] == values[k] for k in fields)]
-            if unsent and not PARALLEL_TWINS:
-                return
             local_id = self.harness.table.insert(**values)
             step = self.journal.tick()
             self.journal.inserts.append(Insert(step, local_id, twin["email"], values, "created"))
