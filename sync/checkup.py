@@ -9,7 +9,6 @@ Each problem carries the message and exit code a sync would give.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import astuple
 from typing import Any
 
 from config.settings import Settings
@@ -80,9 +79,12 @@ def _check_api(settings: Settings, report: dict[str, Any]) -> AccountIdentity | 
         "permission_level": platform.get("permission_level"),
         "rate_budget": None
         if budget is None
-        else dict(
-            zip(("account_per_window", "endpoint_per_window", "window_seconds"), astuple(budget), strict=True)
-        ),
+        else {
+            "account_per_window": budget.account_limit,
+            "endpoint_per_window": budget.endpoint_limit,
+            "window_seconds": budget.window_seconds,
+            **({"scope_limits": dict(budget.scope_limits)} if budget.scope_limits else {}),
+        },
         "rate_budget_from": source,
     }
     if platform.get("permission_level") == "read_only":
