@@ -141,9 +141,10 @@ class Engine:
     def run(self) -> Counts:
         try:
             self.push_pending()  # a killed run's writes go first, same keys, same bytes
-        except (RetryableError, InvalidResponse) as exc:
+        except RetryableError as exc:
             # They stay pending and are sent again after the pull: one write the API keeps
-            # failing must not hold back every later pull.
+            # failing (a 5xx for good, say) must not hold back every later pull. A garbled
+            # answer still stops the run: the API says something this client cannot read.
             log.warning("sync.push.leftover_failed", error=str(exc), advice="sent again after the pull")
         self.pull()
         self.plan()

@@ -14,6 +14,7 @@ import re
 import sqlite3
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,9 @@ JSON_COLUMNS = {"phones", "contact_types", "extra"}
 # the `contacts-sync` processes they start inherit it); tests of incremental pulls set their own.
 FULL_WALK_EVERY = "0s"
 os.environ.setdefault("CONTACTS_SYNC_FULL_WALK_EVERY", FULL_WALK_EVERY)
+# And for settings built from an explicit environment in-process: the default, for the tests.
+Settings.model_fields["full_walk_every"].default = timedelta(0)
+Settings.model_rebuild(force=True)
 
 
 @pytest.fixture(autouse=True)
