@@ -53,6 +53,14 @@ class ConnectFailed(NetworkError):
     """
 
 
+def endpoint_template(method: str, path: str, *, collection: str) -> str:
+    """The rate-limit bucket of a request: its method and path template
+    (`GET /contacts/{id}` for any one contact of `collection`)."""
+    if path.startswith(collection + "/"):
+        return f"{method} {collection}/{{id}}"
+    return f"{method} {path}"
+
+
 class ErrorTranslator(Protocol):
     """How one API's unsuccessful answers become the product's exceptions."""
 

@@ -74,13 +74,6 @@ def open_http(
     )
 
 
-def endpoint_of(method: str, path: str) -> str:
-    """The rate-limit bucket of a request: method and path template."""
-    if path.startswith(CONTACTS_PATH + "/"):
-        return f"{method} {CONTACTS_PATH}/{{id}}"
-    return f"{method} {path}"
-
-
 class CompaniesClient:
     """The company-contacts endpoints for the engine (see `sync.remote.Remote`)."""
 
@@ -108,7 +101,7 @@ class CompaniesClient:
         self._shell = shared.HttpShell(
             http,
             error_for=error_for,
-            endpoint_of=endpoint_of,
+            endpoint_of=functools.partial(shared.endpoint_template, collection=CONTACTS_PATH),
             retry=retry,
             budget=budget,
             pacer=pacer,

@@ -8,6 +8,7 @@ headers, and what its answers mean.
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -53,13 +54,6 @@ def open_http(
     )
 
 
-def endpoint_of(method: str, path: str) -> str:
-    """The rate-limit bucket of a request: method and path template."""
-    if path.startswith(CONTACTS_PATH + "/"):
-        return f"{method} {CONTACTS_PATH}/{{id}}"
-    return f"{method} {path}"
-
-
 class LevClient:
     """Lev's contacts endpoints for the engine (see `sync.remote.Remote`)."""
 
@@ -81,7 +75,7 @@ class LevClient:
         self._shell = shared.HttpShell(
             http,
             error_for=error_for,
-            endpoint_of=endpoint_of,
+            endpoint_of=functools.partial(shared.endpoint_template, collection=CONTACTS_PATH),
             retry=retry,
             budget=budget,
             pacer=pacer,
