@@ -453,7 +453,11 @@ def bench_push(ctx: Context) -> list[Row]:
     writes = counts["updated"] + counts["created"]
     if counts["updated"] != sizes.push_edits or counts["created"] != sizes.push_creates or counts["rejected"]:
         raise ChildFailed(f"the push did not do what was asked: {counts}")
-    minimum = sizes.push_edits + sizes.push_creates + pages_for(counts["pulled"]) + 1  # GET /me
+    # The push run is the first that may walk only what changed: then its list requests are
+    # the probe's three (cached a day) and one filtered page; otherwise the full walk's pages.
+    lists = 3 + 1 if counts.get("walk") == "filtered" else pages_for(counts["pulled"])
+    minimum = sizes.push_edits + sizes.push_creates + lists + 1  # GET /me
+    ctx.note(f"4a: the push run's walk was {counts.get('walk', 'full')}; minimum list requests {lists}")
     requests = counts["requests"]
     concurrency, concurrency_text = _concurrency(subject)
     latency = sizes.push_latency_ms / 1000
