@@ -457,7 +457,10 @@ def bench_push(ctx: Context) -> list[Row]:
     # the probe's three (cached a day) and one filtered page; otherwise the full walk's pages.
     lists = 3 + 1 if counts.get("walk") == "filtered" else pages_for(counts["pulled"])
     minimum = sizes.push_edits + sizes.push_creates + lists + 1  # GET /me
-    ctx.note(f"4a: the push run's walk was {counts.get('walk', 'full')}; minimum list requests {lists}")
+    ctx.note(
+        f"4a: the push run's walk was {counts.get('walk', 'full')}; minimum list requests {lists}; "
+        f"client CPU {subject['cpu_seconds']:.2f} s ({1000 * subject['cpu_seconds'] / writes:.2f} ms a write)"
+    )
     requests = counts["requests"]
     concurrency, concurrency_text = _concurrency(subject)
     latency = sizes.push_latency_ms / 1000
@@ -511,8 +514,8 @@ def _throughput_row(
         fmt(rate),
         f"{fmt(allowed)} (allowed)",
         f"{rate / allowed:.2f}",
-        "report",
-        "-",
+        ">= 0.9",
+        met(rate / allowed >= 0.9),
     )
 
 
