@@ -51,6 +51,14 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+def _instant(text: str | None) -> datetime | None:
+    """A time this store wrote with `now()`; None when absent or unreadable (edited by hand)."""
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class LocalRow:
     local_id: int
@@ -101,7 +109,12 @@ class SavedWrite:
     body: bytes
     fields: dict[str, Any]
     idempotency_key: str
-    attempted: bool = False  # a first attempt left before this process: its outcome is unknown
+    # When a first attempt left, before this process: its outcome is unknown (None: never sent).
+    attempted_at: datetime | None = None
+
+    @property
+    def attempted(self) -> bool:
+        return self.attempted_at is not None
 
 
 @dataclass(frozen=True)
@@ -816,7 +829,7 @@ class Store:
                 body=r["body"].encode(),
                 fields=r["fields"],
                 idempotency_key=r["idempotency_key"],
-                attempted=r["attempted_at"] is not None,
+                attempted_at=_instant(r["attempted_at"]),
             )
             for r in rows
         ]

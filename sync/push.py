@@ -145,7 +145,7 @@ class Pusher:
             if looked_up and write.attempted:
                 # Sent before, its answer lost with the process that sent it: the contact may
                 # exist already. Without an idempotency key, only a lookup tells.
-                found = self.remote.find_created(request, taken=taken)
+                found = self.remote.find_created(request, taken=taken, since=write.attempted_at)
                 if found is not None:
                     log.info("sync.write.adopted", local_id=write.local_id, contact_id=found["id"])
                     return settler.submit(Answered(write, found))

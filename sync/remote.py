@@ -109,15 +109,21 @@ class Remote(Protocol):
         ...
 
     def find_created(
-        self, request: PreparedWrite, *, taken: Taken = lambda contact_id: False
+        self,
+        request: PreparedWrite,
+        *,
+        taken: Taken = lambda contact_id: False,
+        since: datetime | None = None,
     ) -> dict[str, Any] | None:
         """The contact an earlier attempt of this create may have made, or None.
 
         For `retry_safety == "lookup"`: called before a create whose first attempt's
         outcome is unknown is sent again (after a timeout, a reset, a crash), and
         adopted instead of sending it twice. Matches on what the create carried
-        (same company and email, and the other sent fields). A contact `taken` says
-        another row already holds is never the one: a twin row's contact, made before.
+        (same company and email, and the other sent fields); `since`, when the first
+        attempt's time is known, also admits a contact with the create's identity made
+        after it but edited by someone since. A contact `taken` says another row
+        already holds is never the one: a twin row's contact, made before.
         """
         ...
 

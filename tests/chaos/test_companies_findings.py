@@ -63,16 +63,6 @@ def test_a_row_that_twins_an_existing_contact_is_created_even_when_its_post_fail
     assert len([c for c in small.sandbox.state.all_contacts() if c["email"] == twin["email"]]) >= 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "client: find_created matches every sent field, so a contact made by a lost POST and edited by "
-        "someone else before the retry is not recognised, and the retry makes a second one. Fix: match "
-        "on company and email (case-folded) among contacts no row holds, created after the write's "
-        "first attempt (created_at, with a margin for clock skew); use the other fields only to choose "
-        "among several"
-    ),
-)
 def test_a_lost_create_edited_by_someone_else_before_the_retry_is_still_adopted(
     small: CompaniesHarness,
 ) -> None:

@@ -6,6 +6,7 @@ import json
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -171,6 +172,33 @@ def test_a_create_dropped_before_it_was_applied_is_sent_again_after_looking() ->
         assert [c["id"] for c in server.state.all_contacts(company) if c["first_name"] == "Lin"] == [
             contact["id"]
         ]
+
+
+def test_a_lookup_knows_its_create_by_email_and_time_when_someone_edited_it_meanwhile() -> None:
+    """The lookup before a resend: a contact with the create's email made after the first
+    attempt is ours even if someone edited it since; one made well before it is not, unless
+    every field matches; a contact another row holds never is."""
+    with (
+        running_sandbox(accounts=1, companies=1, contacts_per_company=3) as server,
+        client_for(server) as client,
+    ):
+        company = client.companies[0]
+        body = {"company_id": company, "first_name": "Mae", "email": "mae@example.org"}
+        request = PreparedWrite("POST", "/contacts", canonical_json(body))
+        first_attempt = datetime.now(UTC)
+        older = server.state.admin_create(
+            {**body, "first_name": "Someone else"}, created_at="2020-01-01T00:00:00Z"
+        )
+        ours = server.state.admin_create({**body, "email": "MAE@example.org"})
+        server.state.admin_edit(ours["id"], {"designation": "Edited meanwhile"})
+
+        assert client.find_created(request) is None  # no time known: every field must match
+        found = client.find_created(request, since=first_attempt)
+        assert found is not None and found["id"] == ours["id"]
+        assert client.find_created(request, since=first_attempt, taken=lambda c: c == ours["id"]) is None
+        server.state.admin_edit(older["id"], {"first_name": "Mae"})  # now an exact twin, made long ago
+        found = client.find_created(request, since=first_attempt, taken=lambda c: c == ours["id"])
+        assert found is not None and found["id"] == older["id"]
 
 
 def test_a_patch_whose_answer_is_dropped_is_resent_as_is() -> None:

@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -51,6 +51,9 @@ from sync.remote import AccountIdentity, Pacer, Page, Taken
 from sync.retrying import RetryBudget, RetryPolicy
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+# How far the API's clock (created_at) may lag ours (a write's first attempt) and a contact
+# our lost create made still count as made after it.
+CLOCK_MARGIN = timedelta(minutes=5)
 
 
 def open_http(
@@ -268,6 +271,7 @@ class CompaniesClient:
         what = f"POST {CONTACTS_PATH}"
         company = _sent_fields(request).get("company_id")
         unknown = False
+        first_sent = datetime.now(UTC)
 
         def parse(raw: bytes, *, what: str) -> tuple[dict[str, Any], None]:
             contact = parse_contact(raw, what=what)
@@ -282,7 +286,7 @@ class CompaniesClient:
         def attempt() -> dict[str, Any]:
             nonlocal unknown
             if unknown:
-                found = self.find_created(request, taken=taken)
+                found = self.find_created(request, taken=taken, since=first_sent)
                 if found is not None:
                     return found
             try:
@@ -300,28 +304,36 @@ class CompaniesClient:
         return contact
 
     def find_created(
-        self, request: PreparedWrite, *, taken: Taken = lambda contact_id: False
+        self,
+        request: PreparedWrite,
+        *,
+        taken: Taken = lambda contact_id: False,
+        since: datetime | None = None,
     ) -> dict[str, Any] | None:
         """The contact an earlier attempt of this create may have made, or None.
 
-        Matches every field the create carried: the company, the email (case-insensitive:
-        the API normalises at least the domain's case) and each other field, as sent or as
-        the API's default (null; false for is_primary). Of several matches, the newest
-        (`created_at`, then list order): an older twin is a contact someone made before,
-        most likely already linked to another row; a contact `taken` says another row
-        holds is skipped (a twin row's contact, made before).
+        Among the company's contacts no other row holds (`taken`), with the create's email
+        (the API requires one; case-insensitive: it normalises at least the domain's case):
+        one matching every other sent field too (as sent, or the API's default: null, false
+        for is_primary); failing that, when the first attempt's time is known (`since`),
+        one made after it (`created_at`, less a margin for the two clocks), since someone
+        may have edited the contact our create made before this retry. Of several, the
+        newest: an older twin is a contact someone made before.
         """
         sent = _sent_fields(request)
         company = sent.get("company_id")
         if request.method != "POST" or not isinstance(company, str) or company not in self.companies:
             return None
-        best: dict[str, Any] | None = None
-        for contact in self._company_contacts(company):
-            if taken(contact["id"]) or not _matches(contact, sent):
-                continue
-            if best is None or _created(contact) >= _created(best):
-                best = contact
-        return best
+        email = _folded(sent.get("email"))
+        same: list[dict[str, Any]] = [
+            contact
+            for contact in self._company_contacts(company)
+            if email is not None and _folded(contact.get("email")) == email and not taken(contact["id"])
+        ]
+        exact = [contact for contact in same if _matches(contact, sent)]
+        if not exact and since is not None:
+            exact = [contact for contact in same if _created(contact) >= since - CLOCK_MARGIN]
+        return max(exact, key=_created, default=None)
 
 
 def _sent_fields(request: PreparedWrite) -> dict[str, Any]:
@@ -332,12 +344,14 @@ def _sent_fields(request: PreparedWrite) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+def _folded(email: object) -> str | None:
+    return email.casefold() if isinstance(email, str) else None
+
+
 def _matches(contact: dict[str, Any], sent: dict[str, Any]) -> bool:
-    for name in ("first_name", "last_name", "phone", "designation", "email"):
-        mine, theirs = sent.get(name), contact.get(name)
-        if name == "email" and isinstance(mine, str) and isinstance(theirs, str):
-            mine, theirs = mine.casefold(), theirs.casefold()
-        if mine != theirs:
+    """Every sent field but the email (compared by the caller) as sent, or as defaulted."""
+    for name in ("first_name", "last_name", "phone", "designation"):
+        if sent.get(name) != contact.get(name):
             return False
     return bool(sent.get("is_primary", False)) == bool(contact.get("is_primary"))
 

@@ -123,7 +123,11 @@ class LevClient:
         raise FatalError("Lev contacts that leave the list are flagged, never looked up one by one")
 
     def find_created(
-        self, request: PreparedWrite, *, taken: Taken = lambda contact_id: False
+        self,
+        request: PreparedWrite,
+        *,
+        taken: Taken = lambda contact_id: False,
+        since: datetime | None = None,
     ) -> dict[str, Any] | None:
         raise FatalError("Lev replays a create under its idempotency key: nothing to look up")
 

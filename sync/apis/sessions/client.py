@@ -229,7 +229,11 @@ class SessionsClient:
         )
 
     def find_created(
-        self, request: PreparedWrite, *, taken: Taken = lambda contact_id: False
+        self,
+        request: PreparedWrite,
+        *,
+        taken: Taken = lambda contact_id: False,
+        since: datetime | None = None,
     ) -> dict[str, Any] | None:
         """The listed contact with the create's email, or None: emails are unique at this API."""
         email = sent_email(request)
