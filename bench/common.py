@@ -265,7 +265,8 @@ class SandboxProcess:
 
 @dataclass
 class FastServerProcess(SandboxProcess):
-    """`python -m bench.fastserver`: pre-rendered pages, near-zero server CPU; no writes, no limits."""
+    """`python -m bench.fastserver`: pre-rendered pages, near-zero server CPU; writes answered
+    after `latency_ms` and not kept; no limits."""
 
     distinct: int = 20_000
     filter_mode: str = "apply"
@@ -283,9 +284,16 @@ class FastServerProcess(SandboxProcess):
             self.filter_mode,
             "--seed",
             str(self.seed),
+            "--latency-ms",
+            str(self.latency_ms),
             "--token",
             self.token,
         ]
+
+    def write_span(self) -> float | None:
+        """Seconds from the first write's arrival to the last one's, since the last reset."""
+        span: float | None = self.admin("GET", "/stats")["write_span_seconds"]
+        return span
 
     def requests(self) -> dict[str, int]:
         """Requests served per endpoint since the start or the last reset."""

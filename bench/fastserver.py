@@ -1,6 +1,7 @@
 """A benchmark Lev server that costs almost no CPU, so a benchmark measures the client.
 
-`python -m bench.fastserver --contacts N [--distinct D] [--filter apply|ignore|reject] --token T`
+`python -m bench.fastserver --contacts N [--distinct D] [--filter apply|ignore|reject]
+[--latency-ms L] --token T`
 
 The sandbox spends ~550 µs of CPU per contact served (it builds every answer from
 its records), so on two shared cores it, not the client, sets the pace. This server
@@ -14,10 +15,14 @@ It serves what the client's pull needs: ``GET /me`` and ``GET /contacts`` (curso
 walk, ``limit``, and ``filter[updated_at][gte]``: ``apply`` lists the contacts
 updated at or after it in ``(updated_at, id)`` order, ``ignore`` lists all of
 them as a server without the feature would, ``reject`` answers 400). Every
-contact is connected; ``updated_at`` never changes (nothing is written).
-``GET /_admin/stats`` counts requests per endpoint; ``POST /_admin/reset`` clears
-the counts; ``POST /_admin/filter/<mode>`` switches the filter mode. Prints
-``CONTACTS_SYNC_API_URL=...`` once it listens, like the sandbox.
+contact is connected; ``updated_at`` never changes (nothing is stored).
+
+For the push benchmark it also answers ``PATCH /contacts/{id}`` and ``POST
+/contacts`` after `--latency-ms`: the contact with the sent fields applied, as the
+sandbox would, but nothing is kept, so a write costs it a JSON decode and encode.
+``GET /_admin/stats`` counts requests per endpoint and gives the arrival span of the
+writes; ``POST /_admin/reset`` clears both; ``POST /_admin/filter/<mode>`` switches
+the filter mode. Prints ``CONTACTS_SYNC_API_URL=...`` once it listens, like the sandbox.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import random
 import signal
 import sys
 import threading
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -173,21 +179,44 @@ class Catalogue:
 class Counts:
     by_endpoint: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Monotonic arrival of the first and last write: the push benchmark's span.
+    first_write: float | None = None
+    last_write: float | None = None
 
     def add(self, endpoint: str) -> None:
         with self.lock:
             self.by_endpoint[endpoint] += 1
+
+    def add_write(self, endpoint: str, arrived: float) -> None:
+        with self.lock:
+            self.by_endpoint[endpoint] += 1
+            self.first_write = arrived if self.first_write is None else self.first_write
+            self.last_write = arrived
+
+    def clear(self) -> None:
+        with self.lock:
+            self.by_endpoint.clear()
+            self.first_write = self.last_write = None
 
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], catalogue: Catalogue, token: str, filter_mode: str) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        catalogue: Catalogue,
+        token: str,
+        filter_mode: str,
+        latency: float = 0.0,
+    ) -> None:
         self.catalogue = catalogue
         self.auth = f"Bearer {token}"
         self.filter_mode = filter_mode
+        self.latency = latency
         self.counts = Counts()
+        self.created = 0
         super().__init__(address, Handler)
 
 
@@ -221,8 +250,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         if self.path == "/_admin/reset":
-            with self.server.counts.lock:
-                self.server.counts.by_endpoint.clear()
+            self.server.counts.clear()
             self._send(200, b'{"data":{}}')
             return
         if self.path.startswith("/_admin/filter/"):  # switch the filter mode without a restart
@@ -231,14 +259,61 @@ class Handler(BaseHTTPRequestHandler):
                 self.server.filter_mode = mode
                 self._send(200, b'{"data":{}}')
                 return
+        if self.path.startswith(API_PREFIX):
+            self._write("POST")
+            return
         self._send(404, _error(404, "not found"))
+
+    def do_PATCH(self) -> None:
+        self._write("PATCH")
+
+    def _write(self, method: str) -> None:
+        """A create or an update answered after the latency, as if applied; nothing is kept."""
+        arrived = time.monotonic()
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.headers.get("Authorization") != self.server.auth:
+            self._send(401, _error(401, "invalid token"))
+            return
+        path = urlsplit(self.path).path.removeprefix(API_PREFIX)
+        catalogue = self.server.catalogue
+        try:
+            fields = json.loads(body)
+            if not isinstance(fields, dict):
+                raise ValueError("not an object")
+        except ValueError as exc:
+            self._send(400, _error(400, f"the body is not a JSON object: {exc}"))
+            return
+        if method == "POST" and path == "/contacts":
+            with self.server.counts.lock:
+                self.server.created += 1
+                number = catalogue.count + self.server.created
+            contact = json.loads(catalogue.contact(0))
+            contact["id"] = FIRST_ID + number
+            status = 201
+        elif method == "PATCH" and path.startswith("/contacts/") and path[10:].isdigit():
+            index = int(path[10:]) - FIRST_ID
+            if not 0 <= index < catalogue.count:
+                self._send(404, _error(404, f"no contact {path[10:]}"))
+                return
+            contact, status = json.loads(catalogue.contact(index)), 200
+        else:
+            self._send(404, _error(404, f"no route {method} {path}"))
+            return
+        contact.update(fields)
+        contact["updated_at"] = _stamp(datetime.now(UTC))
+        self.server.counts.add_write(f"{method} /contacts", arrived)
+        time.sleep(max(0.0, arrived + self.server.latency - time.monotonic()))
+        self._send(status, _envelope(json.dumps(contact).encode()))
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
         if url.path == "/_admin/stats":
-            with self.server.counts.lock:
-                counts = dict(self.server.counts.by_endpoint)
-            self._send(200, json.dumps({"data": {"requests": counts}}).encode())
+            tally = self.server.counts
+            with tally.lock:
+                counts = dict(tally.by_endpoint)
+                first, last = tally.first_write, tally.last_write
+            span = None if first is None or last is None else last - first
+            self._send(200, json.dumps({"data": {"requests": counts, "write_span_seconds": span}}).encode())
             return
         if self.headers.get("Authorization") != self.server.auth:
             self._send(401, _error(401, "invalid token"))
@@ -313,9 +388,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", required=True)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="how long a write waits for its answer")
     options = parser.parse_args(argv)
     catalogue = Catalogue.seeded(options.contacts, options.distinct, options.seed)
-    server = Server(("127.0.0.1", options.port), catalogue, options.token, options.filter)
+    server = Server(
+        ("127.0.0.1", options.port), catalogue, options.token, options.filter, options.latency_ms / 1000
+    )
     host, port = server.server_address[:2]
 
     def stop(signum: int, frame: FrameType | None) -> None:

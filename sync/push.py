@@ -129,7 +129,7 @@ class Pusher:
             if stored is not None:
                 # The row's previous answer is stored first: this write's lookup (a twin's
                 # contact is taken) and its settling both read it.
-                stored.wait()
+                settler.wait(stored)
             self._check_stop()
             stored = self._push_one(write, settler)
 

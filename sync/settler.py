@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextvars
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -20,21 +21,23 @@ from typing import Generic, TypeVar
 Item = TypeVar("Item")
 
 _CLOSE = object()
+_HURRY = object()  # a sender waits on an answer: settle what has gathered now
 
 
 @dataclass
 class Ticket:
-    """Set once the item's batch was settled, or failed: a sender whose next write follows
-    from this one waits for it."""
+    """Set once the item's batch was settled, or failed (`Settler.wait` waits for it)."""
 
     done: threading.Event = field(default_factory=threading.Event)
-
-    def wait(self) -> None:
-        self.done.wait()
 
 
 class Settler(Generic[Item]):
     """Runs `settle_batch` on batches of at most `max_batch` items in a thread of its own.
+
+    A batch gathers what arrives within `linger` seconds of its first item: answers come
+    one per latency per sender, so without it most batches would hold one answer and pay
+    a transaction each. Nobody waits for that but a sender whose next write follows from
+    the answer (`Ticket.wait`), and closing settles at once.
 
     The first error `settle_batch` raises is kept (`error`), `on_error` is told at once
     (so senders stop), and later items are still settled: each was answered by the API.
@@ -46,10 +49,12 @@ class Settler(Generic[Item]):
         *,
         on_error: Callable[[BaseException], None],
         max_batch: int = 200,
+        linger: float = 0.05,
     ) -> None:
         self._settle_batch = settle_batch
         self._on_error = on_error
         self._max_batch = max_batch
+        self._linger = linger
         self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.error: BaseException | None = None
         # The thread runs in a copy of the caller's context, so its events keep the run_id.
@@ -69,6 +74,12 @@ class Settler(Generic[Item]):
         self._inbox.put((item, ticket))
         return ticket
 
+    def wait(self, ticket: Ticket) -> None:
+        """Until the ticket's item is settled: for a sender whose next write follows from it."""
+        if not ticket.done.is_set():
+            self._inbox.put(_HURRY)
+            ticket.done.wait()
+
     def close(self) -> None:
         """Settle everything handed in, then stop the thread."""
         if self._thread.is_alive():
@@ -80,15 +91,18 @@ class Settler(Generic[Item]):
         while not closing:
             batch: list[tuple[Item, Ticket]] = []
             entry = self._inbox.get()
+            until = time.monotonic() + self._linger
             while True:
                 if entry is _CLOSE:
                     closing = True
+                    break
+                if entry is _HURRY:
                     break
                 batch.append(entry)  # type: ignore[arg-type]
                 if len(batch) >= self._max_batch:
                     break
                 try:
-                    entry = self._inbox.get_nowait()
+                    entry = self._inbox.get(timeout=max(0.0, until - time.monotonic()))
                 except queue.Empty:
                     break
             if batch:

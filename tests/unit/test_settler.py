@@ -37,7 +37,7 @@ def test_answers_arriving_during_a_commit_are_stored_together_in_order() -> None
         assert not first.done.is_set()
         recorder.gate.set()
         for ticket in tickets:
-            ticket.wait()
+            settler.wait(ticket)
     assert recorder.batches == [[0], [1, 2, 3, 4, 5]]
     assert recorder.errors == []
 
@@ -82,11 +82,33 @@ def test_an_error_is_kept_reported_once_and_later_answers_are_still_stored() -> 
         recorder.gate.set()
         failed = settler.submit("bad")
         later = settler.submit("good")
-        failed.wait()
-        later.wait()
+        settler.wait(failed)
+        settler.wait(later)
     assert recorder.batches[0] == ["bad"]
     assert [item for batch in recorder.batches for item in batch].count("good") == 1
     assert len(recorder.errors) == 1
     assert isinstance(settler.error, RuntimeError)
     with pytest.raises(RuntimeError, match="cannot store bad"):
         raise settler.error
+
+
+def test_answers_handed_in_within_the_linger_share_one_transaction() -> None:
+    recorder = Recorder()
+    with Settler(recorder.settle, on_error=recorder.errors.append, linger=60) as settler:
+        for n in range(5):
+            settler.submit(n)
+    # Closing ends the linger: one batch, not five, and nothing waited the minute out.
+    assert recorder.batches == [[0, 1, 2, 3, 4]]
+
+
+def test_a_sender_waiting_for_its_answer_cuts_the_linger_short() -> None:
+    recorder = Recorder()
+    with Settler(recorder.settle, on_error=recorder.errors.append, linger=60) as settler:
+        settler.submit("a")
+        ticket = settler.submit("b")
+        waiter = threading.Thread(target=settler.wait, args=(ticket,))
+        waiter.start()
+        waiter.join(10)
+        assert not waiter.is_alive(), "the wait should end the linger, not sit it out"
+        settler.submit("c")
+    assert recorder.batches == [["a", "b"], ["c"]]
