@@ -527,8 +527,8 @@ def _push_fast(ctx: Context, *, allowed: float, concurrency: int) -> Row:
         fmt(rate),
         f"{fmt(allowed)} (allowed)",
         f"{rate / allowed:.2f}",
-        ">= 0.9",
-        met(rate / allowed >= 0.9),
+        "report",  # the target is 4c's: here the sandbox's own work on each write counts too
+        "-",
     )
 
 
