@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, Column, Table
 from sqlalchemy.engine import Dialect
 
@@ -32,7 +33,10 @@ def _sqlite_tolerant_json(value: Any) -> Any:
         return str(value)
     if isinstance(value, bytes):
         return value
-    return _UTF8_JSON.encode(value)
+    try:  # the same text as the standard encoder's, for a fraction of its CPU
+        return orjson.dumps(value).decode()
+    except TypeError:  # what orjson refuses (an integer beyond 64 bits, say): the standard encoder
+        return _UTF8_JSON.encode(value)
 
 
 def _as_is(value: Any) -> Any:

@@ -22,7 +22,7 @@ from sync.apis.adapter import Adapter, OffsetPaging
 from sync.apis.registry import DEFAULT_API, adapter_named
 from sync.conflict_log import log_conflicts
 from sync.deletes import DELETED, after_local_delete, after_remote_delete
-from sync.digests import digest_of
+from sync.digests import digest_json, digest_of
 from sync.errors import (
     FatalError,
     Interrupted,
@@ -53,7 +53,6 @@ from sync.plan import (
     Refusal,
     Rejection,
     Write,
-    canonical_json,
     changed_fields,
     plan_row,
 )
@@ -353,7 +352,7 @@ class Engine:
         digest stored, is merged again by the next pull: fixed at the API, it comes in.
         """
         try:
-            data = canonical_json(contact)
+            data = digest_json(contact)
         except UnicodeEncodeError:  # a lone surrogate: the slow look below names the field
             data = None
         # NUL always appears escaped in JSON text, so this test costs one scan of the bytes.
