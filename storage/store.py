@@ -178,7 +178,7 @@ class Store:
 
     def _column_values(self, changes: dict[str, Any], extra: Any) -> dict[str, Any]:
         if changes.keys() <= self._record_column_set:  # the usual case, checked at C speed
-            return dict(changes)
+            return changes  # read, never changed, by every caller: a pull copies no contact here
         values = {k: v for k, v in changes.items() if k in self._record_column_set}
         unknown = {k: v for k, v in changes.items() if k not in self._record_column_set}
         if unknown:
