@@ -297,7 +297,8 @@ class Engine:
             )
             merged = []
             # Looked up once a page, not once a contact: a full pull merges every contact it lists.
-            writable, policy, deletes_are_sent = self.remote.rules.writable, self.policy, self._deletes_are_sent
+            writable, policy = self.remote.rules.writable, self.policy
+            deletes_are_sent = self._deletes_are_sent
             for contact in changed:
                 contact_id = contact["id"]
                 local = local_rows.get(contact_id)

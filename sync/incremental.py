@@ -227,7 +227,7 @@ def _highest_plain_utc(contacts: Iterable[Mapping[str, Any]]) -> datetime | None
     Such texts sort as their instants do, so only the latest is parsed: a full walk reads
     every contact's ``updated_at``, and parsing each cost more than the rest of this scan.
     """
-    texts = [contact.get("updated_at") for contact in contacts]
+    texts: list[Any] = [contact.get("updated_at") for contact in contacts]
     if set(map(type, texts)) != {str} or set(map(len, texts)) != {20}:
         return None
     if _PLAIN_UTC_RUN.fullmatch("".join(texts)) is None:

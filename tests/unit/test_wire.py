@@ -104,7 +104,7 @@ AS_JSON_READS: list[tuple[str, bytes]] = [
 
 @pytest.mark.parametrize(("case", "value"), AS_JSON_READS, ids=[c for c, _ in AS_JSON_READS])
 def test_page_values_read_as_the_json_module_reads_them(case: str, value: bytes) -> None:
-    """An unknown field's value is kept exactly as the json module reads it, whatever parser reads the page."""
+    """An unknown field's value is kept exactly as the json module reads it, whatever parses the page."""
     raw = envelope([contact(7)]).replace(b'"id": 7', b'"id": 7, "odd": ' + value)
     page = parse_page(raw, what=WHAT)
     expected = json.loads(raw.decode())["data"][0]["odd"]
