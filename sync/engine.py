@@ -31,6 +31,7 @@ from sync.errors import (
     RetryableError,
     SafetyStop,
 )
+from sync.heap import frozen_heap
 from sync.incremental import (
     FAR_FUTURE,
     FAR_PAST,
@@ -141,6 +142,7 @@ class Engine:
 
     # --- pull ---------------------------------------------------------------------
 
+    @frozen_heap
     def pull(self) -> None:
         """Walk the list (all of it, or what changed since the mark) and merge each page."""
         # Before the walk: a row deleted since its conflict was held makes the deletion the
