@@ -22,6 +22,23 @@ from storage.tables import StoreTables, StrictBoolean, TolerantJSON, UnreadableJ
 Encoder = Callable[[Any], Any]
 # json.dumps with options builds an encoder per call: three JSON columns a contact add up.
 _UTF8_JSON = json.JSONEncoder(ensure_ascii=False)
+# JSONEncoder.encode's own fast path, made once: no circular check (a cycle ends in RecursionError,
+# then the standard encoder names it), the same separators and float handling.
+_C_ENCODE: Callable[[Any, int], Sequence[str]] | None = (
+    None
+    if json.encoder.c_make_encoder is None  # type: ignore[attr-defined]
+    else json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None,
+        _UTF8_JSON.default,
+        json.encoder.encode_basestring,
+        None,
+        _UTF8_JSON.key_separator,
+        _UTF8_JSON.item_separator,
+        False,
+        False,
+        True,
+    )
+)
 
 
 def _sqlite_tolerant_json(value: Any) -> Any:
@@ -32,7 +49,22 @@ def _sqlite_tolerant_json(value: Any) -> Any:
         return str(value)
     if isinstance(value, bytes):
         return value
-    return _UTF8_JSON.encode(value)
+    return _utf8_json(value)
+
+
+def _utf8_json(value: Any) -> str:
+    """`_UTF8_JSON.encode(value)`, the same text, without building an encoder per call.
+
+    JSONEncoder.encode makes a C encoder (and a closure) on every call, which cost more
+    than the encoding of a contact's short lists; this one is made once. Other programs
+    read these columns, so their text stays exactly what SQLAlchemy Core writes.
+    """
+    if _C_ENCODE is None:
+        return _UTF8_JSON.encode(value)
+    try:
+        return "".join(_C_ENCODE(value, 0))
+    except (RecursionError, ValueError, TypeError):  # the standard encoder says what is wrong
+        return _UTF8_JSON.encode(value)
 
 
 def _as_is(value: Any) -> Any:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, inspect, select, update
+from sqlalchemy import Connection, CursorResult, Engine, delete, func, insert, inspect, select, update
 
 from storage.bulk import BulkSQL
 from storage.database import create_store_engine, read_transaction, write_transaction
@@ -45,6 +45,18 @@ def bound_api(engine: Engine) -> str | None:
     except (ValueError, AttributeError):
         return None
     return api if api in ADAPTERS else None
+
+
+def _fetched(result: CursorResult[Any]) -> Sequence[Any]:
+    """A query's rows as the driver returns them (tuples), the result closed.
+
+    A pulled page reads a few hundred rows a query: building SQLAlchemy's Row for each,
+    one fetch at a time, cost more than the query did.
+    """
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
 
 
 def now() -> str:
@@ -191,7 +203,7 @@ class Store:
 
     def _column_values(self, changes: dict[str, Any], extra: Any) -> dict[str, Any]:
         if changes.keys() <= self._record_column_set:  # the usual case, checked at C speed
-            return dict(changes)
+            return changes  # read, never changed, by every caller: a pull copies no contact here
         values = {k: v for k, v in changes.items() if k in self._record_column_set}
         unknown = {k: v for k, v in changes.items() if k not in self._record_column_set}
         if unknown:
@@ -227,10 +239,7 @@ class Store:
             "ON c.local_id = s.local_id AND c.id = s.contact_id "
             f"WHERE {bulk.among('s.contact_id', self.t.state.c.contact_id)}"
         )
-        return {
-            contact_id: digest
-            for contact_id, digest in tx.exec_driver_sql(query, (bulk.listed(contact_ids),))
-        }
+        return dict(_fetched(tx.exec_driver_sql(query, (bulk.listed(contact_ids),))))
 
     def load_page_state(
         self, tx: Connection, contact_ids: list[ContactId]
@@ -249,7 +258,7 @@ class Store:
             f"{bulk.select_contacts} WHERE {bulk.among('id', self.t.contacts.c.id)}{bulk.for_update}", listed
         )
         local: dict[ContactId, LocalRow] = {}
-        for row in rows:
+        for row in _fetched(rows):
             record = bulk.contact_read(row)
             local[record["id"]] = self._local_row(record)
         found = tx.exec_driver_sql(
@@ -260,7 +269,7 @@ class Store:
         decode = bulk.decode_fields
         bases = {
             contact_id: Base(local_id, decode(fields), digest)
-            for contact_id, local_id, fields, digest in found
+            for contact_id, local_id, fields, digest in _fetched(found)
         }
         strays = {b.local_id: contact_id for contact_id, b in bases.items() if contact_id not in local}
         if strays:
@@ -288,23 +297,13 @@ class Store:
         bound: dict[int, ContactId] = {}
         if contact_ids:
             query = f"SELECT id, local_id FROM contacts WHERE {bulk.among('id', self.t.contacts.c.id)}"  # noqa: S608
-            held.update(
-                {
-                    contact_id: local_id
-                    for contact_id, local_id in tx.exec_driver_sql(query, (bulk.listed(contact_ids),))
-                }
-            )
+            held.update(_fetched(tx.exec_driver_sql(query, (bulk.listed(contact_ids),))))
         if local_ids:
             query = (
                 "SELECT local_id, contact_id FROM sync_state "  # noqa: S608 - schema names
                 f"WHERE {bulk.among('local_id', self.t.state.c.local_id)}"
             )
-            bound.update(
-                {
-                    local_id: contact_id
-                    for local_id, contact_id in tx.exec_driver_sql(query, (bulk.listed(local_ids),))
-                }
-            )
+            bound.update(_fetched(tx.exec_driver_sql(query, (bulk.listed(local_ids),))))
         return Links(held, bound)
 
     def load_base(self, tx: Connection, contact_id: ContactId) -> Base | None:
@@ -330,9 +329,7 @@ class Store:
             tx.exec_driver_sql(bulk.insert_contacts, rows)
             created = f"SELECT id, local_id FROM contacts WHERE {bulk.among('id', self.t.contacts.c.id)}"  # noqa: S608
             listed = bulk.listed([m.contact_id for m in new_rows])
-            local_ids.update(
-                {contact_id: local_id for contact_id, local_id in tx.exec_driver_sql(created, (listed,))}
-            )
+            local_ids.update(_fetched(tx.exec_driver_sql(created, (listed,))))
         by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         for m in merged:
             if m.local is not None and m.merge.local_changes:
@@ -412,6 +409,16 @@ class Store:
 
     def load_connected(self, tx: Connection) -> Iterator[ContactId]:
         """The id of every contact last seen connected."""
+        if not self._bulk.postgres:
+            # sqlite3's cursor reads as it goes: streamed without a SQLAlchemy Row per contact,
+            # which cost more than the query on a full walk's check for missing contacts.
+            result = tx.exec_driver_sql("SELECT contact_id FROM sync_state WHERE connected = 1")
+            try:
+                while rows := result.cursor.fetchmany(5000):
+                    yield from (contact_id for (contact_id,) in rows)
+            finally:
+                result.close()
+            return
         # Streamed per statement: options set on the connection would stick to later UPDATEs.
         result = tx.execute(
             select(self.t.state.c.contact_id)

@@ -22,7 +22,7 @@ from sync.apis.adapter import Adapter, OffsetPaging
 from sync.apis.registry import DEFAULT_API, adapter_named
 from sync.conflict_log import log_conflicts
 from sync.deletes import DELETED, after_local_delete, after_remote_delete
-from sync.digests import digest_of
+from sync.digests import digest_json, digest_of
 from sync.errors import (
     FatalError,
     Interrupted,
@@ -31,6 +31,7 @@ from sync.errors import (
     RetryableError,
     SafetyStop,
 )
+from sync.heap import frozen_heap
 from sync.incremental import (
     FAR_FUTURE,
     FAR_PAST,
@@ -53,7 +54,6 @@ from sync.plan import (
     Refusal,
     Rejection,
     Write,
-    canonical_json,
     changed_fields,
     plan_row,
 )
@@ -142,6 +142,7 @@ class Engine:
 
     # --- pull ---------------------------------------------------------------------
 
+    @frozen_heap
     def pull(self) -> None:
         """Walk the list (all of it, or what changed since the mark) and merge each page."""
         # Before the walk: a row deleted since its conflict was held makes the deletion the
@@ -297,21 +298,23 @@ class Engine:
                 tx, [c["id"] for c in changed], [row.local_id for row in local_rows.values()]
             )
             merged = []
+            # Looked up once a page, not once a contact: a full pull merges every contact it lists.
+            writable, policy = self.remote.rules.writable, self.policy
+            deletes_are_sent = self._deletes_are_sent
             for contact in changed:
-                local = local_rows.get(contact["id"])
-                base = bases.get(contact["id"])
+                contact_id = contact["id"]
+                local = local_rows.get(contact_id)
+                base = bases.get(contact_id)
                 # Deleted locally since the last sync: the plan sends the delete, unless the
                 # API changed the contact meanwhile and the policy says otherwise.
-                deleted_locally = local is None and base is not None and self._deletes_are_sent
-                if deleted_locally and not self._local_delete_yields(
-                    tx, contact, base, digests[contact["id"]]
-                ):
+                deleted_locally = local is None and base is not None and deletes_are_sent
+                if deleted_locally and not self._local_delete_yields(tx, contact, base, digests[contact_id]):
                     continue
-                found = clash(contact["id"], local.local_id if local else None, links)
+                found = clash(contact_id, local.local_id if local else None, links)
                 if found is not None:
                     self._skip_clash(found)
                     continue
-                if local is not None and local.record.get("id") != contact["id"]:
+                if local is not None and local.record.get("id") != contact_id:
                     log.warning(
                         "sync.row.restored",
                         local_id=local.local_id,
@@ -322,17 +325,17 @@ class Engine:
                     base=base.fields if base else None,
                     local=local.record if local else None,
                     remote=contact,
-                    writable=self.remote.rules.writable,
-                    policy=self.policy,
+                    writable=writable,
+                    policy=policy,
                 )
                 # A new row's base is the contact as listed (merge_contact copies it): its JSON is at hand.
-                base_json = encoded[contact["id"]].decode() if local is None else None
-                merged.append(
-                    MergedContact(contact["id"], local, base, decided, digests[contact["id"]], base_json)
-                )
-                self.counts.inserted += local is None
-                self.counts.local_updated += local is not None and bool(decided.local_changes)
-                self.counts.conflicts += len(decided.conflicts)
+                base_json = encoded[contact_id].decode() if local is None else None
+                merged.append(MergedContact(contact_id, local, base, decided, digests[contact_id], base_json))
+            counts = self.counts
+            for m in merged:
+                counts.inserted += m.local is None
+                counts.local_updated += m.local is not None and bool(m.merge.local_changes)
+                counts.conflicts += len(m.merge.conflicts)
             self._count_retired(merged)  # raises before this page is committed
             local_ids = self.store.save_merges(tx, merged, policy=self.options.policy) if merged else {}
             self._refuse_local_deletes(tx, merged, local_ids)
@@ -340,7 +343,8 @@ class Engine:
                 self.store.save_checkpoint(tx, PULL_CURSOR, next_cursor)
                 self.store.save_checkpoint(tx, PULL_WALK, walk)  # what the walk so far proves
         for m in merged:
-            log_conflicts(local_ids[m.contact_id], m, policy=self.options.policy)
+            if m.merge.conflicts:
+                log_conflicts(local_ids[m.contact_id], m, policy=self.options.policy)
         self.counts.pulled += len(page.contacts)
         self.progress.pulled(self.counts.pulled, page.total)
         log.debug("sync.pull.page", contacts=len(ids), merged=len(merged), more=next_cursor is not None)
@@ -353,7 +357,7 @@ class Engine:
         digest stored, is merged again by the next pull: fixed at the API, it comes in.
         """
         try:
-            data = canonical_json(contact)
+            data = digest_json(contact)
         except UnicodeEncodeError:  # a lone surrogate: the slow look below names the field
             data = None
         # NUL always appears escaped in JSON text, so this test costs one scan of the bytes.

@@ -170,6 +170,31 @@ def test_scan_page_finds_the_latest_instant_across_spellings() -> None:
     assert scan_page(page, None).highest == T0 + timedelta(milliseconds=250)
 
 
+@pytest.mark.parametrize(
+    ("texts", "expected"),
+    [
+        # All in the plain spelling: the latest text is the latest instant.
+        (["2026-03-01T12:00:00Z", "2026-03-02T00:00:00Z", "2026-02-28T23:59:59Z"], "2026-03-02T00:00:00Z"),
+        # The latest plain text is no date: it is skipped, the next one counts.
+        (["2026-03-01T12:00:00Z", "2026-13-01T00:00:00Z"], "2026-03-01T12:00:00Z"),
+        # A leap second sorts after :59 and reads as the minute's last microsecond.
+        (["2026-03-01T23:59:59Z", "2026-03-01T23:59:60Z"], "2026-03-01T23:59:59.999999Z"),
+        # One other spelling on the page: read by instant, not by text.
+        (["2026-03-01T12:00:00Z", "2026-03-01T12:30:00+02:00"], "2026-03-01T12:00:00Z"),
+        (["2026-03-01T12:00:00Z", "2026-03-01T12:00:00.5Z"], "2026-03-01T12:00:00.5Z"),
+        (["2026-03-01T12:00:00Z", None, 20260302], "2026-03-01T12:00:00Z"),
+        # Texts whose lengths add up to whole stamps but are not each one.
+        (["2026-03-01T12:00:00Z2026-03-0", "1T12:00:01Z"], None),
+        ([None], None),
+    ],
+)
+def test_scan_page_highest_is_the_latest_readable_instant(texts: list[object], expected: str | None) -> None:
+    """A full walk's page: the latest instant among those that read as one, whatever the others hold."""
+    page = [contact(number, text) for number, text in enumerate(texts)]  # type: ignore[arg-type]
+    assert scan_page(page, None).highest == (parse_instant(expected) if expected else None)
+    assert scan_page(iter(page), None).highest == scan_page(page, None).highest
+
+
 def test_scan_page_counts_contacts_outside_the_filter() -> None:
     """Listed contacts older than the bound, or without a readable updated_at, are outside the filter."""
     page = [contact(1, T0), contact(2, T0 - timedelta(seconds=1)), contact(3, None), contact(4, "soon")]

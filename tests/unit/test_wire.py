@@ -87,6 +87,31 @@ def test_a_text_field_at_the_length_limit_is_accepted() -> None:
     assert len(page.contacts[0]["address"]) == MAX_TEXT_LENGTH
 
 
+# Values where a fast parser may read otherwise than the json module: each page must read the same.
+AS_JSON_READS: list[tuple[str, bytes]] = [
+    ("integer beyond 64 bits", b"123456789012345678901234"),
+    ("negative integer beyond 64 bits", b"-9223372036854775809"),
+    ("largest 64-bit integer", b"18446744073709551615"),
+    ("NaN", b"NaN"),
+    ("infinity", b"1E400"),
+    ("lone surrogate", b'"\\ud800"'),
+    ("surrogate pair", b'"\\ud83d\\ude00"'),
+    ("NUL escaped", b'"a\\u0000b"'),
+    ("float digits", b"0.30000000000000000000000001"),
+    ("negative zero", b"-0.0"),
+]
+
+
+@pytest.mark.parametrize(("case", "value"), AS_JSON_READS, ids=[c for c, _ in AS_JSON_READS])
+def test_page_values_read_as_the_json_module_reads_them(case: str, value: bytes) -> None:
+    """An unknown field's value is kept exactly as the json module reads it, whatever parses the page."""
+    raw = envelope([contact(7)]).replace(b'"id": 7', b'"id": 7, "odd": ' + value)
+    page = parse_page(raw, what=WHAT)
+    expected = json.loads(raw.decode())["data"][0]["odd"]
+    assert repr(page.contacts[0]["odd"]) == repr(expected)
+    assert type(page.contacts[0]["odd"]) is type(expected)
+
+
 # --- bad answers ---------------------------------------------------------------------
 
 NO_REQUEST_ID: list[tuple[str, bytes]] = [
@@ -94,6 +119,8 @@ NO_REQUEST_ID: list[tuple[str, bytes]] = [
     ("whitespace body", b"  \n"),
     ("html", b"<html><body>502 Bad Gateway</body></html>"),
     ("broken json", b'{"data": [1, 2'),
+    ("nested too deep", b'{"data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+    ("byte order mark", b'\xef\xbb\xbf{"data": []}'),
     ("not utf-8", b'{"data": "\xff\xfe"}'),
     ("json array", b"[1, 2, 3]"),
     ("json string", b'"ok"'),

@@ -12,6 +12,7 @@ from collections.abc import Collection, Mapping
 from typing import Any, TypeGuard
 from urllib.parse import urlsplit, urlunsplit
 
+import orjson
 import phonenumbers
 
 from sync.apis.lev.fields import (
@@ -170,12 +171,34 @@ def _wire_phones(value: Any) -> tuple[Any, str | None]:
 # --- answers -------------------------------------------------------------------------
 
 
+# Every digit becomes "0", every other byte a space: a run of 19 digits is then one `in`.
+_DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_NUMBER = b"0" * 19
+
+
+def _loads(raw: bytes) -> Any:
+    """json.loads of the UTF-8 text, through orjson when that gives the same values (a page
+    parses in half the CPU).
+
+    orjson refuses what the json module reads (NaN, a lone surrogate's escape, very deep
+    nesting): those answers, and their errors, go to the json module. It reads an integer
+    beyond 64 bits as a float, where json keeps it whole: an answer with a run of 19 digits
+    anywhere, the only place such an integer can hide, goes to the json module too.
+    """
+    if _LONG_NUMBER not in raw.translate(_DIGITS_AS_ZEROS):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw.decode("utf-8"))
+
+
 def decode_body(raw: bytes, *, what: str) -> tuple[dict[str, Any], str | None]:
     """The JSON object of an answer and its request_id, or InvalidResponse naming `what`."""
     if not raw.strip():
         raise InvalidResponse(f"{what}: the API answered with an empty body")
     try:
-        body = json.loads(raw.decode("utf-8"))
+        body = _loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise InvalidResponse(f"{what}: the answer is not JSON ({exc.__class__.__name__})") from None
     if not isinstance(body, dict):
