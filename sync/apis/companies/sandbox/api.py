@@ -37,7 +37,7 @@ from sync.apis.companies.sandbox.validation import (
 )
 from sync.apis.lev.sandbox.envelope import utc_stamp
 from sync.apis.lev.sandbox.faults import NO_FAULT, Fault
-from sync.apis.lev.sandbox.requestlog import LoggedRequest, redacted_headers
+from sync.apis.sandbox_kit.requestlog import LoggedRequest, redacted_headers
 
 logger = logging.getLogger(__name__)
 

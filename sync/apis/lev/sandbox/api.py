@@ -27,8 +27,8 @@ from sync.apis.lev.sandbox.envelope import JSON_TYPE, Rejected, Reply, failure, 
 from sync.apis.lev.sandbox.faults import DATA_KINDS, LIST_ONLY_KINDS, PRE_APP_KINDS, Fault
 from sync.apis.lev.sandbox.idempotency import fingerprint
 from sync.apis.lev.sandbox.poison import poisoned
-from sync.apis.lev.sandbox.requestlog import LoggedRequest, redacted_headers
 from sync.apis.lev.sandbox.state import SandboxState
+from sync.apis.sandbox_kit.requestlog import LoggedRequest, redacted_headers
 
 logger = logging.getLogger(__name__)
 
