@@ -31,7 +31,7 @@ from urllib.parse import parse_qs
 from sync.apis.companies.sandbox.answers import NO_CONTENT, Answer, Refused, detail, json_answer
 from sync.apis.companies.sandbox.state import NOT_FOUND, CompaniesState
 from sync.apis.companies.sandbox.validation import canonical_uuid
-from sync.apis.lev.sandbox.faults import FaultSpecError
+from sync.apis.sandbox_kit.faults import FaultSpecError
 
 ADMIN_PREFIX: Final[str] = "/_admin"
 _SETTINGS: Final[dict[str, type]] = {"max_limit": int, "retry_after_header": bool, "latency_ms": int}

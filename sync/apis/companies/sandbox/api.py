@@ -36,7 +36,7 @@ from sync.apis.companies.sandbox.validation import (
     uuid_error,
 )
 from sync.apis.lev.sandbox.envelope import utc_stamp
-from sync.apis.lev.sandbox.faults import NO_FAULT, Fault
+from sync.apis.sandbox_kit.faults import NO_FAULT, Fault
 from sync.apis.sandbox_kit.requestlog import LoggedRequest, redacted_headers
 
 logger = logging.getLogger(__name__)

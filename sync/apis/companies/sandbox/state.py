@@ -33,7 +33,7 @@ from sync.apis.companies.sandbox.limits import GENERAL_PER_MINUTE, POST_PER_MINU
 from sync.apis.companies.sandbox.seed import random_uuid, seed_data
 from sync.apis.companies.sandbox.validation import DEFAULT_LIMIT, contact_fields
 from sync.apis.lev.sandbox.envelope import utc_stamp
-from sync.apis.lev.sandbox.faults import FaultDecision
+from sync.apis.sandbox_kit.faults import FaultDecision
 from sync.apis.sandbox_kit.requestlog import RequestLogging
 
 TOKEN_PREFIX: Final[str] = "cmp_sk_sandbox_"  # noqa: S105 - a prefix, not a secret

@@ -20,7 +20,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sync.apis.lev.sandbox.faults import FaultDecision, FaultPlan, FaultSpecError
+from sync.apis.lev.sandbox.faults import FaultPlan
+from sync.apis.sandbox_kit.faults import FaultDecision, FaultSpecError
 from sync.apis.sandbox_kit.requestlog import RequestLogging
 from sync.apis.sessions.sandbox.contacts import (
     email_key,
