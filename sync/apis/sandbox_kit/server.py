@@ -19,14 +19,16 @@ import logging
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import ClassVar, Final, Self
+from typing import ClassVar, Final, Self, TypeVar
 
 IDLE_KEEPALIVE_SECONDS: Final[float] = 60.0
 # A sentinel for a body cut short: compared by identity, never by value.
 INCOMPLETE: Final[bytes] = b"\x00incomplete"
+AnswerT = TypeVar("AnswerT")
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):
@@ -63,8 +65,10 @@ class SandboxHTTPServer(ThreadingHTTPServer):
 class SandboxHandler(BaseHTTPRequestHandler):
     """Keep-alive HTTP/1.1, debug-level logging, body reading and the socket-level faults.
 
-    Every method with a ``do_*`` here goes to ``dispatch``; a subclass adds
-    others (OPTIONS) where its API answers them.
+    Every method with a ``do_*`` here goes to ``dispatch``, which reads the
+    body and hands it to the subclass's ``answer_request`` (or its
+    ``refuse_unreadable``); a subclass adds other methods (OPTIONS) where its
+    API answers them.
     """
 
     protocol_version = "HTTP/1.1"
@@ -109,7 +113,24 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.dispatch()
 
     def dispatch(self) -> None:
-        """Read, answer and log one request; a subclass's whole API."""
+        body = self.read_body()
+        if body is INCOMPLETE:
+            # The client went away mid-request: like a real server, apply nothing and
+            # remember nothing (not even under an Idempotency-Key).
+            self.close_connection = True
+            return
+        if body is None:
+            self.close_connection = True
+            self.refuse_unreadable()
+            return
+        self.answer_request(body)
+
+    def answer_request(self, body: bytes) -> None:
+        """Answer (or drop) one request whose body has been read; the sandbox's whole API."""
+        raise NotImplementedError
+
+    def refuse_unreadable(self) -> None:
+        """Answer a request whose body could not be read (bad length, too big); 400 in its format."""
         raise NotImplementedError
 
     def log_message(self, format: str, *args: object) -> None:
@@ -161,6 +182,14 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
+
+    def after_delay(self, seconds: float, answer: AnswerT | None) -> AnswerT | None:
+        """Wait out a fault's (or the latency's) delay; with no answer, drop the connection."""
+        if seconds > 0:
+            time.sleep(seconds)
+        if answer is None:
+            self.drop()
+        return answer
 
     def drop(self) -> None:
         """No status line, no headers: the client sees the connection close mid-request."""

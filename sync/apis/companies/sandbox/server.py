@@ -9,14 +9,13 @@ surface ``/_admin``.
 from __future__ import annotations
 
 import logging
-import time
 from typing import ClassVar
 
 from sync.apis.companies.sandbox.admin import ADMIN_PREFIX, handle_admin
 from sync.apis.companies.sandbox.answers import Answer, detail, encoded
 from sync.apis.companies.sandbox.api import IncomingRequest, handle_api
 from sync.apis.companies.sandbox.state import CompaniesState
-from sync.apis.sandbox_kit.server import INCOMPLETE, BackgroundServer, SandboxHandler, SandboxHTTPServer
+from sync.apis.sandbox_kit.server import BackgroundServer, SandboxHandler, SandboxHTTPServer
 
 logger = logging.getLogger(__name__)
 
@@ -51,16 +50,10 @@ class _Handler(SandboxHandler):
         if self.command != "HEAD" and code >= 200 and code not in (204, 304):
             self.wfile.write(body)
 
-    def dispatch(self) -> None:
-        body = self.read_body()
-        if body is INCOMPLETE:
-            # The client went away mid-request: like a real server, apply nothing.
-            self.close_connection = True
-            return
-        if body is None:
-            self.close_connection = True
-            self._send(detail(400, "Unreadable request body"))
-            return
+    def refuse_unreadable(self) -> None:
+        self._send(detail(400, "Unreadable request body"))
+
+    def answer_request(self, body: bytes) -> None:
         state = self.server.state
         if self.path.startswith(ADMIN_PREFIX):
             self._send(handle_admin(state, self.command, self.path, body))
@@ -69,12 +62,9 @@ class _Handler(SandboxHandler):
             self.command, self.path, dict(self.headers.items()), body, self.client_address[0]
         )
         outcome = handle_api(state, request)
-        if outcome.delay_seconds > 0:
-            time.sleep(outcome.delay_seconds)
-        if outcome.answer is None:
-            self.drop()
-            return
-        self._send(outcome.answer)
+        answer = self.after_delay(outcome.delay_seconds, outcome.answer)
+        if answer is not None:
+            self._send(answer)
 
     def _send(self, answer: Answer) -> None:
         headers = list(answer.wire_headers().items())

@@ -24,7 +24,7 @@ from sync.apis.lev.sandbox.envelope import Reply, failure
 from sync.apis.lev.sandbox.filters import FilterMode
 from sync.apis.lev.sandbox.state import SandboxState
 from sync.apis.sandbox_kit.foreground import wait_for_stop
-from sync.apis.sandbox_kit.server import INCOMPLETE, BackgroundServer, SandboxHandler, SandboxHTTPServer
+from sync.apis.sandbox_kit.server import BackgroundServer, SandboxHandler, SandboxHTTPServer
 
 logger = logging.getLogger(__name__)
 
@@ -55,17 +55,10 @@ class _Handler(SandboxHandler):
         self.request_version = self.protocol_version
         self._send(failure(code, message or HTTPStatus(code).phrase))
 
-    def dispatch(self) -> None:
-        body = self.read_body()
-        if body is INCOMPLETE:
-            # The client went away mid-request: like a real server, apply nothing and
-            # remember nothing (not even under its Idempotency-Key).
-            self.close_connection = True
-            return
-        if body is None:
-            self.close_connection = True
-            self._send(failure(400, "Unreadable request body"))
-            return
+    def refuse_unreadable(self) -> None:
+        self._send(failure(400, "Unreadable request body"))
+
+    def answer_request(self, body: bytes) -> None:
         target = self.path
         path = target.split("?")[0]
         if path == ACCOUNTS_PREFIX or path.startswith(ACCOUNTS_PREFIX + "/"):
@@ -78,15 +71,13 @@ class _Handler(SandboxHandler):
         state = self.server.accounts.for_authorization(self.headers.get("Authorization"))
         request = IncomingRequest(self.command, target, headers, body, connection=self.connection_number)
         outcome = handle_api(state, request)
-        if outcome.delay_seconds > 0:
-            time.sleep(outcome.delay_seconds)
-        if outcome.reply is None:
-            self.drop()
+        reply = self.after_delay(outcome.delay_seconds, outcome.reply)
+        if reply is None:
             return
         if outcome.byte_delay_seconds > 0:
-            self._send_trickled(outcome.reply, outcome.byte_delay_seconds)
+            self._send_trickled(reply, outcome.byte_delay_seconds)
             return
-        self._send(outcome.reply)
+        self._send(reply)
 
     def _send(self, reply: Reply) -> None:
         data = reply.encoded()

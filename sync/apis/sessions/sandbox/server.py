@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-import time
 from typing import ClassVar, Final, TextIO
 
-from sync.apis.lev.sandbox.api import IncomingRequest
 from sync.apis.sandbox_kit.foreground import wait_for_stop
-from sync.apis.sandbox_kit.server import INCOMPLETE, BackgroundServer, SandboxHandler, SandboxHTTPServer
+from sync.apis.sandbox_kit.request import IncomingRequest
+from sync.apis.sandbox_kit.server import BackgroundServer, SandboxHandler, SandboxHTTPServer
 from sync.apis.sessions.sandbox.admin import ADMIN_PREFIX, handle_admin
 from sync.apis.sessions.sandbox.api import API_PREFIX, handle_api
 from sync.apis.sessions.sandbox.sessions import DEFAULT_ROLE
@@ -41,28 +40,19 @@ class _Handler(SandboxHandler):
     log: ClassVar[logging.Logger] = logger
     server: _HTTPServer
 
-    def dispatch(self) -> None:
-        body = self.read_body()
-        if body is INCOMPLETE:
-            # The client went away mid-request: like a real server, apply nothing.
-            self.close_connection = True
-            return
-        if body is None:
-            self.close_connection = True
-            self._send(Reply(400, b"Bad Request", TEXT_TYPE))
-            return
+    def refuse_unreadable(self) -> None:
+        self._send(Reply(400, b"Bad Request", TEXT_TYPE))
+
+    def answer_request(self, body: bytes) -> None:
         target = self.path
         if target.startswith(ADMIN_PREFIX):
             self._send(handle_admin(self.server.state, self.command, target.split("?")[0], body))
             return
         headers = dict(self.headers.items())
         outcome = handle_api(self.server.state, IncomingRequest(self.command, target, headers, body))
-        if outcome.delay_seconds > 0:
-            time.sleep(outcome.delay_seconds)
-        if outcome.reply is None:
-            self.drop()
-            return
-        self._send(outcome.reply)
+        reply = self.after_delay(outcome.delay_seconds, outcome.reply)
+        if reply is not None:
+            self._send(reply)
 
     def _send(self, reply: Reply) -> None:
         try:
