@@ -37,7 +37,7 @@ class _NoChunksHandler(_EchoHandler):
     accepts_chunked = False
 
 
-class _EchoServer(BackgroundServer):
+class _EchoServer(BackgroundServer[None]):
     name = "echo sandbox"
     thread_prefix = "echo-sandbox"
     handler: type[SandboxHandler] = _EchoHandler
@@ -52,7 +52,7 @@ class _NoChunksServer(_EchoServer):
 
 @pytest.fixture
 def echo() -> Iterator[_EchoServer]:
-    with _EchoServer() as server:
+    with _EchoServer(None) as server:
         yield server
 
 
@@ -76,7 +76,7 @@ def test_a_chunked_body_is_decoded(echo: _EchoServer) -> None:
 
 def test_a_sandbox_that_refuses_chunks_answers_unreadable_and_closes() -> None:
     """With accepts_chunked False a chunked upload is the sandbox's unreadable-body answer."""
-    with _NoChunksServer() as server, httpx.Client(base_url=server.root_url, timeout=5) as client:
+    with _NoChunksServer(None) as server, httpx.Client(base_url=server.root_url, timeout=5) as client:
         answer = client.post("/", content=iter([b"ab"]))
     assert (answer.status_code, answer.content) == (400, b"unreadable")
     assert answer.headers["connection"] == "close"
@@ -105,7 +105,7 @@ def test_a_body_cut_short_is_neither_answered_nor_handled(echo: _EchoServer) -> 
 
 def test_stop_closes_kept_alive_connections() -> None:
     """stop() shuts a client's idle keep-alive connection instead of leaving it to time out."""
-    server = _EchoServer().start()
+    server = _EchoServer(None).start()
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
         answer = b""

@@ -23,12 +23,13 @@ import time
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import ClassVar, Final, Self, TypeVar
+from typing import ClassVar, Final, Generic, Self, TypeVar
 
 IDLE_KEEPALIVE_SECONDS: Final[float] = 60.0
 # A sentinel for a body cut short: compared by identity, never by value.
 INCOMPLETE: Final[bytes] = b"\x00incomplete"
 AnswerT = TypeVar("AnswerT")
+StateT = TypeVar("StateT")
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):
@@ -198,14 +199,16 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
 
-class BackgroundServer:
-    """A sandbox's HTTP server on a daemon thread; a context manager that starts and stops it."""
+class BackgroundServer(Generic[StateT]):
+    """A sandbox's ``state`` served on a daemon thread; a context manager that starts and stops it."""
 
     # "the <name> server is not started"; threads are named "<thread_prefix>-<port>".
     name: ClassVar[str] = "sandbox"
     thread_prefix: ClassVar[str] = "sandbox"
+    admin_prefix: ClassVar[str] = "/_admin"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, state: StateT, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.state = state
         self.host = host
         self._requested_port = port
         self._httpd: SandboxHTTPServer | None = None
@@ -224,6 +227,10 @@ class BackgroundServer:
     @property
     def root_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def admin_url(self) -> str:
+        return self.root_url + self.admin_prefix
 
     def start(self) -> Self:
         if self._httpd is not None:

@@ -76,15 +76,12 @@ class _Handler(SandboxHandler):
             self.wfile.write(answer.body)
 
 
-class CompaniesServer(BackgroundServer):
+class CompaniesServer(BackgroundServer[CompaniesState]):
     """A ``CompaniesState`` served over HTTP on a background thread."""
 
     name = "companies sandbox"
     thread_prefix = "companies-sandbox"
-
-    def __init__(self, state: CompaniesState, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__(host, port)
-        self.state = state
+    admin_prefix = ADMIN_PREFIX
 
     def bind(self, address: tuple[str, int]) -> SandboxHTTPServer:
         return _HTTPServer(address, self.state)
@@ -93,10 +90,6 @@ class CompaniesServer(BackgroundServer):
     def base_url(self) -> str:
         """The API base, e.g. ``http://127.0.0.1:8766`` (the API has no path prefix)."""
         return self.root_url
-
-    @property
-    def admin_url(self) -> str:
-        return self.base_url + ADMIN_PREFIX
 
     @property
     def token(self) -> str:

@@ -108,15 +108,15 @@ class _Handler(SandboxHandler):
                 time.sleep(byte_delay)
 
 
-class SandboxServer(BackgroundServer):
+class SandboxServer(BackgroundServer[SandboxState]):
     """A ``SandboxState`` served over HTTP on a background thread."""
 
     name = "sandbox"
     thread_prefix = "lev-sandbox"
+    admin_prefix = ADMIN_PREFIX
 
     def __init__(self, state: SandboxState, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__(host, port)
-        self.state = state
+        super().__init__(state, host, port)
         # More accounts, one per token, beside `state` (the first): see sandbox.accounts.
         self.accounts = SandboxAccounts(state)
 
@@ -127,10 +127,6 @@ class SandboxServer(BackgroundServer):
     def base_url(self) -> str:
         """The API base, e.g. ``http://127.0.0.1:8765/api/external/v2``."""
         return self.root_url + API_PATH_PREFIX
-
-    @property
-    def admin_url(self) -> str:
-        return self.root_url + ADMIN_PREFIX
 
     @property
     def token(self) -> str:

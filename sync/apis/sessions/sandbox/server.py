@@ -81,15 +81,12 @@ class _Handler(SandboxHandler):
                 self.wfile.write(piece)
 
 
-class SessionsSandboxServer(BackgroundServer):
+class SessionsSandboxServer(BackgroundServer[SessionsState]):
     """A ``SessionsState`` served over HTTP on a background thread."""
 
     name = "sessions sandbox"
     thread_prefix = "sessions-sandbox"
-
-    def __init__(self, state: SessionsState, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__(host, port)
-        self.state = state
+    admin_prefix = ADMIN_PREFIX
 
     def bind(self, address: tuple[str, int]) -> SandboxHTTPServer:
         return _HTTPServer(address, self.state)
@@ -98,10 +95,6 @@ class SessionsSandboxServer(BackgroundServer):
     def base_url(self) -> str:
         """The API base, e.g. ``http://127.0.0.1:8766/api``."""
         return self.root_url + API_PREFIX
-
-    @property
-    def admin_url(self) -> str:
-        return self.root_url + ADMIN_PREFIX
 
     @property
     def cookie(self) -> str:
