@@ -13,7 +13,7 @@ from sync.apis.companies.sandbox.foreground import serve
 from sync.apis.companies.sandbox.server import CompaniesServer
 from sync.apis.companies.sandbox.state import CompaniesState
 from sync.apis.companies.sandbox.testing import running_sandbox
-from sync.apis.lev.sandbox.faults import FaultSpecError
+from sync.apis.sandbox_kit.faults import FaultSpecError
 
 __all__ = [
     "CompaniesServer",

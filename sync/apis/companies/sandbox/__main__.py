@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from sync.apis.companies.sandbox.foreground import DEFAULT_PORT, serve
 from sync.apis.companies.sandbox.validation import DEFAULT_LIMIT
-from sync.apis.lev.sandbox.faults import FaultSpecError
+from sync.apis.sandbox_kit.faults import FaultSpecError
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -24,14 +24,13 @@ are the JSON data itself; errors are ``{"detail": ...}`` like the API's
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final
 from urllib.parse import parse_qs
 
 from sync.apis.companies.sandbox.answers import NO_CONTENT, Answer, Refused, detail, json_answer
 from sync.apis.companies.sandbox.state import NOT_FOUND, CompaniesState
 from sync.apis.companies.sandbox.validation import canonical_uuid
-from sync.apis.lev.sandbox.faults import FaultSpecError
+from sync.apis.sandbox_kit.admin import json_object, shared_admin_data
 
 ADMIN_PREFIX: Final[str] = "/_admin"
 _SETTINGS: Final[dict[str, type]] = {"max_limit": int, "retry_after_header": bool, "latency_ms": int}
@@ -47,13 +46,7 @@ def handle_admin(state: CompaniesState, method: str, target: str, body: bytes) -
 
 
 def _object(body: bytes) -> dict[str, Any]:
-    try:
-        parsed = json.loads(body or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise Refused(400, "Request body is not valid JSON") from None
-    if not isinstance(parsed, dict):
-        raise Refused(400, "Request body must be a JSON object")
-    return parsed
+    return json_object(body, Refused)
 
 
 def _contact_id(text: str) -> str:
@@ -87,20 +80,6 @@ def _route(state: CompaniesState, method: str, path: str, query: dict[str, str],
             return NO_CONTENT
     if path == "/companies" and method == "GET":
         return json_answer(200, state.company_list())
-    if path == "/faults" and method == "GET":
-        return json_answer(200, {"spec": state.faults.spec})
-    if path == "/faults" and method == "PUT":
-        spec = _object(body).get("spec", "")
-        if not isinstance(spec, str):
-            raise Refused(400, "spec must be a string")
-        try:
-            return json_answer(200, {"spec": state.set_faults(spec).spec})
-        except FaultSpecError as exc:
-            raise Refused(400, str(exc)) from None
-    if path == "/log" and method == "GET":
-        return json_answer(200, [entry.to_json() for entry in state.request_log()])
-    if path == "/counters" and method == "GET":
-        return json_answer(200, state.counter_values())
     if path == "/settings" and method == "GET":
         return json_answer(200, state.settings())
     if path == "/settings" and method == "PATCH":
@@ -111,6 +90,9 @@ def _route(state: CompaniesState, method: str, path: str, query: dict[str, str],
     if path == "/reset" and method == "POST":
         state.reset_log()
         return json_answer(200, {"reset": "all"})
+    shared = shared_admin_data(state, method, path, body, Refused)
+    if shared is not None:
+        return json_answer(200, shared)
     return detail(404, f"No admin route for {method} {ADMIN_PREFIX}{path}")
 
 

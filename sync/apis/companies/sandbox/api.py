@@ -36,8 +36,9 @@ from sync.apis.companies.sandbox.validation import (
     uuid_error,
 )
 from sync.apis.lev.sandbox.envelope import utc_stamp
-from sync.apis.lev.sandbox.faults import NO_FAULT, Fault
-from sync.apis.lev.sandbox.requestlog import LoggedRequest, redacted_headers
+from sync.apis.sandbox_kit.faults import NO_FAULT, Fault
+from sync.apis.sandbox_kit.request import IncomingRequest as KitRequest
+from sync.apis.sandbox_kit.requestlog import LoggedRequest, redacted_headers
 
 logger = logging.getLogger(__name__)
 
@@ -53,21 +54,9 @@ _CHALLENGE: Final[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
 
 
 @dataclass(frozen=True)
-class IncomingRequest:
-    method: str
-    # The request target as sent: path plus query string.
-    target: str
-    headers: Mapping[str, str]
-    body: bytes = b""
+class IncomingRequest(KitRequest):
     # The peer's address: the rate-limit client when no token is sent.
     client: str = ""
-
-    def header(self, name: str) -> str | None:
-        wanted = name.lower()
-        for key, value in self.headers.items():
-            if key.lower() == wanted:
-                return value
-        return None
 
     def bearer(self) -> str | None:
         scheme, _, token = (self.header("Authorization") or "").strip().partition(" ")

@@ -10,7 +10,7 @@ from typing import Final, TextIO
 from sync.apis.companies.sandbox.server import CompaniesServer
 from sync.apis.companies.sandbox.state import CompaniesState
 from sync.apis.companies.sandbox.validation import DEFAULT_LIMIT
-from sync.apis.lev.sandbox.server import _stop_on_signals
+from sync.apis.sandbox_kit.foreground import wait_for_stop
 
 DEFAULT_PORT: Final[int] = 8766
 
@@ -65,10 +65,4 @@ def serve(
                 file=stream,
             )
         stream.flush()
-        restore = _stop_on_signals(stop_event)
-        try:
-            # A timed wait so signal handlers get to run promptly.
-            while not stop_event.wait(0.2):
-                pass
-        finally:
-            restore()
+        wait_for_stop(stop_event)

@@ -22,7 +22,6 @@ import random
 import secrets
 import threading
 import time
-from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -34,8 +33,8 @@ from sync.apis.companies.sandbox.limits import GENERAL_PER_MINUTE, POST_PER_MINU
 from sync.apis.companies.sandbox.seed import random_uuid, seed_data
 from sync.apis.companies.sandbox.validation import DEFAULT_LIMIT, contact_fields
 from sync.apis.lev.sandbox.envelope import utc_stamp
-from sync.apis.lev.sandbox.faults import FaultDecision
-from sync.apis.lev.sandbox.requestlog import LoggedRequest
+from sync.apis.sandbox_kit.faults import FaultDecision
+from sync.apis.sandbox_kit.requestlog import RequestLogging
 
 TOKEN_PREFIX: Final[str] = "cmp_sk_sandbox_"  # noqa: S105 - a prefix, not a secret
 NOT_FOUND: Final[str] = "Contact not found"
@@ -60,7 +59,7 @@ def stamp_text(moment: datetime) -> str:
     return utc_stamp(moment, micro=moment.microsecond != 0)
 
 
-class CompaniesState:
+class CompaniesState(RequestLogging):
     """One companies API: accounts (tokens), companies, contacts, limits, faults, log; thread-safe."""
 
     def __init__(
@@ -112,9 +111,7 @@ class CompaniesState:
             post_limit=post_limit, general_limit=general_limit, window_seconds=window_seconds, clock=clock
         )
         self._faults = faults if isinstance(faults, Faults) else Faults.parse(faults)
-        self._log: deque[LoggedRequest] = deque(maxlen=log_limit)
-        self._seq = 0
-        self.counters: Counter[str] = Counter()
+        self._start_request_log(limit=log_limit)
 
     # -- accounts ------------------------------------------------------------
 
@@ -264,27 +261,6 @@ class CompaniesState:
 
     # -- request log, counters, switches ------------------------------------------------
 
-    def next_seq(self) -> int:
-        with self._lock:
-            self._seq += 1
-            return self._seq
-
-    def record(self, entry: LoggedRequest) -> None:
-        with self._lock:
-            self._log.append(entry)
-
-    def request_log(self) -> list[LoggedRequest]:
-        with self._lock:
-            return sorted(self._log, key=lambda entry: entry.seq)
-
-    def count(self, name: str, amount: int = 1) -> None:
-        with self._lock:
-            self.counters[name] += amount
-
-    def counter_values(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self.counters)
-
     def reset_limits(self) -> None:
         with self._lock:
             self.limits.reset()
@@ -292,8 +268,7 @@ class CompaniesState:
     def reset_log(self) -> None:
         """Forget the log, the counters, the rate-limit windows and fault numbering."""
         with self._lock:
-            self._log.clear()
-            self.counters.clear()
+            self._forget_requests()
             self.limits.reset()
             self._faults.reset_counts()
 

@@ -33,15 +33,14 @@ Several accounts (one per token, see ``sandbox.accounts``)::
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Final
 
 from sync.apis.lev.sandbox.accounts import SandboxAccounts
 from sync.apis.lev.sandbox.envelope import Rejected, Reply, failure, success
-from sync.apis.lev.sandbox.faults import FaultSpecError
 from sync.apis.lev.sandbox.runs import connection_spans, overlapping_spans
 from sync.apis.lev.sandbox.state import SandboxState
+from sync.apis.sandbox_kit.admin import json_object, shared_admin_data
 
 ADMIN_PREFIX: Final[str] = "/_admin"
 ACCOUNTS_PREFIX: Final[str] = ADMIN_PREFIX + "/accounts"
@@ -88,13 +87,7 @@ def handle_accounts_admin(accounts: SandboxAccounts, method: str, path: str, bod
 
 
 def _object(body: bytes) -> dict[str, Any]:
-    try:
-        parsed = json.loads(body or b"{}")
-    except ValueError:
-        raise Rejected(400, "Request body is not valid JSON") from None
-    if not isinstance(parsed, dict):
-        raise Rejected(400, "Request body must be a JSON object")
-    return parsed
+    return json_object(body, Rejected)
 
 
 def _route(state: SandboxState, method: str, path: str, body: bytes) -> Reply:
@@ -119,16 +112,6 @@ def _route(state: SandboxState, method: str, path: str, body: bytes) -> Reply:
             return success(state.disconnect(contact_id))
         if action == "/connect" and method == "POST":
             return success(state.connect(contact_id))
-    if path == "/faults" and method == "GET":
-        return success({"spec": state.faults.spec})
-    if path == "/faults" and method == "PUT":
-        spec = _object(body).get("spec", "")
-        if not isinstance(spec, str):
-            raise Rejected(400, "spec must be a string")
-        try:
-            return success({"spec": state.set_faults(spec).spec})
-        except FaultSpecError as exc:
-            raise Rejected(400, str(exc)) from None
     if path == "/filters" and method == "GET":
         return success({"mode": state.filter_mode})
     if path == "/filters" and method == "PUT":
@@ -137,11 +120,10 @@ def _route(state: SandboxState, method: str, path: str, body: bytes) -> Reply:
             return success({"mode": state.set_filter_mode(str(mode))})
         except ValueError as exc:
             raise Rejected(400, str(exc)) from None
-    if path == "/log" and method == "GET":
-        return success([entry.to_json() for entry in state.request_log()])
-    if path == "/counters" and method == "GET":
-        return success(state.counter_values())
     if path == "/reset" and method == "POST":
         state.reset_log()
         return success({"reset": True})
+    shared = shared_admin_data(state, method, path, body, Rejected)
+    if shared is not None:
+        return success(shared)
     raise Rejected(404, f"No admin route for {method} {path}")

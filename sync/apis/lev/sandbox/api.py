@@ -27,8 +27,9 @@ from sync.apis.lev.sandbox.envelope import JSON_TYPE, Rejected, Reply, failure, 
 from sync.apis.lev.sandbox.faults import DATA_KINDS, LIST_ONLY_KINDS, PRE_APP_KINDS, Fault
 from sync.apis.lev.sandbox.idempotency import fingerprint
 from sync.apis.lev.sandbox.poison import poisoned
-from sync.apis.lev.sandbox.requestlog import LoggedRequest, redacted_headers
 from sync.apis.lev.sandbox.state import SandboxState
+from sync.apis.sandbox_kit.request import IncomingRequest as KitRequest
+from sync.apis.sandbox_kit.requestlog import LoggedRequest, redacted_headers
 
 logger = logging.getLogger(__name__)
 
@@ -69,20 +70,8 @@ ROUTES: Final[tuple[Route, ...]] = tuple(
 
 
 @dataclass(frozen=True)
-class IncomingRequest:
-    method: str
-    # The request target as sent: path plus query string.
-    target: str
-    headers: Mapping[str, str]
-    body: bytes = b""
+class IncomingRequest(KitRequest):
     connection: int | None = None  # the server's number for the connection it came on
-
-    def header(self, name: str) -> str | None:
-        wanted = name.lower()
-        for key, value in self.headers.items():
-            if key.lower() == wanted:
-                return value
-        return None
 
 
 @dataclass(frozen=True)

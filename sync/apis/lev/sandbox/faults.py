@@ -54,10 +54,20 @@ the same requests.
 
 from __future__ import annotations
 
-import random
 import re
-from dataclasses import dataclass
 from typing import Final
+
+from sync.apis.sandbox_kit.faults import NO_FAULT, Fault, FaultDecision, FaultRule, FaultSpecError
+from sync.apis.sandbox_kit.faults import FaultPlan as KitFaultPlan
+
+__all__ = [
+    "NO_FAULT",
+    "Fault",
+    "FaultDecision",
+    "FaultPlan",
+    "FaultRule",
+    "FaultSpecError",
+]
 
 PRE_APP_KINDS: Final[frozenset[str]] = frozenset(
     {"500", "503", "html502", "429", "drop-before", "echo-token"}
@@ -85,116 +95,18 @@ DEFAULT_RETRY_AFTER: Final[float] = 1.0
 _RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
 
 
-class FaultSpecError(ValueError):
-    """The SPEC string does not follow the grammar in this module's docstring."""
-
-
-@dataclass(frozen=True)
-class Fault:
-    kind: str
-    # slow: milliseconds; 429: retry_after_seconds; otherwise unused.
-    value: float | None = None
-
-    @property
-    def name(self) -> str:
-        if self.value is None:
-            return self.kind
-        return f"{self.kind}={self.value:g}"
-
-
-@dataclass(frozen=True)
-class FaultRule:
-    fault: Fault
-    numbers: frozenset[int] = frozenset()
-    probability: float | None = None
-    scope: str = "ALL"
-
-
-@dataclass(frozen=True)
-class FaultDecision:
-    """What to do to one request: an extra delay, and at most one fault."""
-
-    delay_seconds: float = 0.0
-    fault: Fault | None = None
-    # trickle: the pause between two bytes of the answer.
-    byte_delay_seconds: float = 0.0
-
-    @property
-    def names(self) -> str | None:
-        parts = [f"slow={self.delay_seconds * 1000:g}"] if self.delay_seconds else []
-        if self.byte_delay_seconds:
-            parts.append(f"trickle={self.byte_delay_seconds * 1000:g}")
-        if self.fault is not None:
-            parts.append(self.fault.name)
-        return ",".join(parts) or None
-
-
-NO_FAULT: Final[FaultDecision] = FaultDecision()
-
-
-class FaultPlan:
-    """Parsed rules plus the per-scope request counters and the seeded RNG.
+class FaultPlan(KitFaultPlan):
+    """Lev's grammar on the kit's plan (``sync.apis.sandbox_kit.faults``): its scopes and kinds.
 
     Not thread-safe on its own: ``SandboxState`` calls it under its lock.
     """
 
-    def __init__(self, rules: tuple[FaultRule, ...] = (), *, seed: int = 0, spec: str = "") -> None:
-        self.rules = rules
-        self.seed = seed
-        self.spec = spec
-        self._rng = random.Random(seed)
-        self._counts = dict.fromkeys(SCOPES, 0)
+    scopes = SCOPES
+    list_only_kinds = LIST_ONLY_KINDS
 
     @classmethod
-    def parse(cls, spec: str | None) -> FaultPlan:
-        spec = (spec or "").strip()
-        rules: list[FaultRule] = []
-        seed = 0
-        for item in (part.strip() for part in spec.split(",")):
-            if not item:
-                continue
-            if item.startswith("seed="):
-                try:
-                    seed = int(item[len("seed=") :])
-                except ValueError:
-                    raise FaultSpecError(f"bad seed in {item!r}") from None
-                continue
-            rules.append(_parse_rule(item))
-        return cls(tuple(rules), seed=seed, spec=spec)
-
-    def reset_counts(self) -> None:
-        self._counts = dict.fromkeys(SCOPES, 0)
-        self._rng = random.Random(self.seed)
-
-    def decide(self, method: str, *, listing: bool = False) -> FaultDecision:
-        """Count one contacts request and pick its fault(s); ``listing``: it is GET /contacts."""
-        method = method.upper()
-        for scope, methods in SCOPES.items():
-            if method in methods:
-                self._counts[scope] += 1
-        delay = 0.0
-        byte_delay = 0.0
-        chosen: Fault | None = None
-        for rule in self.rules:
-            if method not in SCOPES[rule.scope]:
-                continue
-            if rule.fault.kind in LIST_ONLY_KINDS and not listing:
-                continue
-            if rule.probability is not None:
-                fires = self._rng.random() < rule.probability
-            else:
-                fires = self._counts[rule.scope] in rule.numbers
-            if not fires:
-                continue
-            if rule.fault.kind == "slow":
-                delay += (rule.fault.value or 0.0) / 1000
-            elif rule.fault.kind == "trickle":
-                byte_delay = max(byte_delay, (rule.fault.value or 0.0) / 1000)
-            elif chosen is None:
-                chosen = rule.fault
-        if chosen is not None and chosen.kind == "drop-after" and method == "GET":
-            chosen = Fault("drop-before")
-        return FaultDecision(delay_seconds=delay, fault=chosen, byte_delay_seconds=byte_delay)
+    def parse_rule(cls, item: str) -> FaultRule:
+        return _parse_rule(item)
 
 
 def _parse_rule(item: str) -> FaultRule:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sync.apis.lev.sandbox.requestlog import LoggedRequest
+from sync.apis.sandbox_kit.requestlog import LoggedRequest
 
 
 @dataclass(frozen=True)

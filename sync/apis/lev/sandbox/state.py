@@ -17,7 +17,6 @@ import itertools
 import secrets
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -40,8 +39,8 @@ from sync.apis.lev.sandbox.idempotency import Fingerprint, IdempotencyStore
 from sync.apis.lev.sandbox.paging import cursor_page, offset_page, parse_list_query, resume_cursor
 from sync.apis.lev.sandbox.phones import normalise_phones
 from sync.apis.lev.sandbox.ratelimit import RateLimiter, tier_limits
-from sync.apis.lev.sandbox.requestlog import LoggedRequest
 from sync.apis.lev.sandbox.seed import DEFAULT_ACCOUNT_ID, company_count, seed_companies, seed_contacts
+from sync.apis.sandbox_kit.requestlog import RequestLogging
 
 TOKEN_PREFIX: Final[str] = "lev_sk_sandbox_"  # noqa: S105 - a prefix, not a secret
 # The endless-junk fault's contacts: ids far above any real one, never stored.
@@ -65,7 +64,7 @@ def generated_token() -> str:
     return TOKEN_PREFIX + secrets.token_hex(16)
 
 
-class SandboxState:
+class SandboxState(RequestLogging):
     """One Lev account: data, idempotency keys, limits, faults, log; thread-safe."""
 
     def __init__(
@@ -110,9 +109,7 @@ class SandboxState:
         self._last_stamp = datetime.now(UTC) - timedelta(seconds=1)
         self.idempotency = IdempotencyStore()
         self._faults = faults if isinstance(faults, FaultPlan) else FaultPlan.parse(faults)
-        self._log: list[LoggedRequest] = []
-        self._seq = 0
-        self.counters: Counter[str] = Counter()
+        self._start_request_log()
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -350,32 +347,10 @@ class SandboxState:
 
     # -- request log and counters ------------------------------------------------
 
-    def next_seq(self) -> int:
-        with self._lock:
-            self._seq += 1
-            return self._seq
-
-    def record(self, entry: LoggedRequest) -> None:
-        with self._lock:
-            self._log.append(entry)
-
-    def request_log(self) -> list[LoggedRequest]:
-        with self._lock:
-            return sorted(self._log, key=lambda entry: entry.seq)
-
-    def count(self, name: str, amount: int = 1) -> None:
-        with self._lock:
-            self.counters[name] += amount
-
-    def counter_values(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self.counters)
-
     def reset_log(self) -> None:
         """Forget the log, the counters, the rate-limit windows and fault numbering."""
         with self._lock:
-            self._log.clear()
-            self.counters.clear()
+            self._forget_requests()
             self.limiter.reset()
             self._faults.reset_counts()
 

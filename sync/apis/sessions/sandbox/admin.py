@@ -27,10 +27,10 @@ are ``{"message": ...}``. Routes::
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Final
 
+from sync.apis.sandbox_kit.admin import json_object, shared_admin_data
 from sync.apis.sessions.sandbox.state import DuplicateEmail, SessionsState
 from sync.apis.sessions.sandbox.wire import Rejected, Reply, error_reply, json_reply
 
@@ -53,13 +53,7 @@ def handle_admin(state: SessionsState, method: str, path: str, body: bytes) -> R
 
 
 def _object(body: bytes) -> dict[str, Any]:
-    try:
-        parsed = json.loads(body or b"{}")
-    except ValueError:
-        raise Rejected(400, "Request body is not valid JSON") from None
-    if not isinstance(parsed, dict):
-        raise Rejected(400, "Request body must be a JSON object")
-    return parsed
+    return json_object(body, Rejected)
 
 
 def _route(state: SessionsState, method: str, path: str, body: bytes) -> Reply:
@@ -86,20 +80,12 @@ def _route(state: SessionsState, method: str, path: str, body: bytes) -> Reply:
         return json_reply({"number": session.number, "role": session.role, "live": False})
     if path == "/settings" and method in ("GET", "PUT"):
         return json_reply(state.settings(_object(body) if method == "PUT" else None))
-    if path == "/faults" and method == "GET":
-        return json_reply({"spec": state.faults.spec})
-    if path == "/faults" and method == "PUT":
-        spec = _object(body).get("spec", "")
-        if not isinstance(spec, str):
-            raise Rejected(400, "spec must be a string")
-        return json_reply({"spec": state.set_faults(spec).spec})
-    if path == "/log" and method == "GET":
-        return json_reply([entry.to_json() for entry in state.request_log()])
-    if path == "/counters" and method == "GET":
-        return json_reply(state.counter_values())
     if path == "/reset" and method == "POST":
         state.reset_log()
         return json_reply({"reset": True})
+    shared = shared_admin_data(state, method, path, body, Rejected)
+    if shared is not None:
+        return json_reply(shared)
     raise Rejected(404, f"No admin route for {method} {path}")
 
 

@@ -26,10 +26,12 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 from urllib.parse import parse_qs
 
-from sync.apis.lev.sandbox.api import HTML_502, IncomingRequest
+from sync.apis.lev.sandbox.api import HTML_502
 from sync.apis.lev.sandbox.envelope import utc_stamp
-from sync.apis.lev.sandbox.faults import PRE_APP_KINDS, Fault
-from sync.apis.lev.sandbox.requestlog import LoggedRequest
+from sync.apis.lev.sandbox.faults import PRE_APP_KINDS
+from sync.apis.sandbox_kit.faults import Fault
+from sync.apis.sandbox_kit.request import IncomingRequest
+from sync.apis.sandbox_kit.requestlog import LoggedRequest
 from sync.apis.sessions.sandbox.contacts import parse
 from sync.apis.sessions.sandbox.requestlog import masked_headers
 from sync.apis.sessions.sandbox.sessions import CREATE_ROLES

@@ -1,6 +1,6 @@
 """Request-log headers with the secrets masked: cookie values and Authorization.
 
-The log keeps each request as sent (``sync.apis.lev.sandbox.requestlog.LoggedRequest``)
+The log keeps each request as sent (``sync.apis.sandbox_kit.requestlog.LoggedRequest``)
 so tests can assert on headers and bodies (``canLogin`` sent or not), but a
 session cookie is a credential: every cookie keeps its name and loses its value.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sync.apis.lev.sandbox.requestlog import REDACTED, redacted_headers
+from sync.apis.sandbox_kit.requestlog import REDACTED, redacted_headers
 
 
 def masked_cookies(header: str) -> str:

@@ -16,13 +16,13 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sync.apis.lev.sandbox.faults import FaultDecision, FaultPlan, FaultSpecError
-from sync.apis.lev.sandbox.requestlog import LoggedRequest
+from sync.apis.lev.sandbox.faults import FaultPlan
+from sync.apis.sandbox_kit.faults import FaultDecision, FaultSpecError
+from sync.apis.sandbox_kit.requestlog import RequestLogging
 from sync.apis.sessions.sandbox.contacts import (
     email_key,
     new_record,
@@ -64,7 +64,7 @@ def supported_plan(plan: str | FaultPlan | None) -> FaultPlan:
     return parsed
 
 
-class SessionsState:
+class SessionsState(RequestLogging):
     """One account of the session-cookie API: contacts, sessions, faults, log; thread-safe."""
 
     def __init__(
@@ -100,9 +100,7 @@ class SessionsState:
         self._next_id = 1
         self._last_stamp = datetime.now(UTC) - timedelta(seconds=1)
         self._faults = supported_plan(faults)
-        self._log: list[LoggedRequest] = []
-        self._seq = 0
-        self.counters: Counter[str] = Counter()
+        self._start_request_log()
         self.seed(contacts, seed)
 
     @property
@@ -331,30 +329,8 @@ class SessionsState:
 
     # -- request log and counters --------------------------------------------------------
 
-    def next_seq(self) -> int:
-        with self._lock:
-            self._seq += 1
-            return self._seq
-
-    def record(self, entry: LoggedRequest) -> None:
-        with self._lock:
-            self._log.append(entry)
-
-    def request_log(self) -> list[LoggedRequest]:
-        with self._lock:
-            return sorted(self._log, key=lambda entry: entry.seq)
-
-    def count(self, name: str, amount: int = 1) -> None:
-        with self._lock:
-            self.counters[name] += amount
-
-    def counter_values(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self.counters)
-
     def reset_log(self) -> None:
         """Forget the log and the counters, and restart fault numbering."""
         with self._lock:
-            self._log.clear()
-            self.counters.clear()
+            self._forget_requests()
             self._faults.reset_counts()
