@@ -347,7 +347,9 @@ def bench_noop(ctx: Context) -> list[Row]:
             {"base_url": sandbox.base_url, "token": sandbox.token, "sqlite_path": None},
             timeout=CHILD_TIMEOUT,
         )
-        subject = sync_child(ctx, sandbox, url, sync_flags(ctx, tier="unlimited"))
+        # A full walk, as every sync made before incremental pulls: row 8 measures the filtered one.
+        flags = {**sync_flags(ctx, tier="unlimited"), "full_walk_every": "0s"}
+        subject = sync_child(ctx, sandbox, url, flags)
         written = dict(sql(path, "SELECT name, n FROM bench_row_writes"))
     finally:
         _remove_counters(path)
@@ -366,7 +368,7 @@ def bench_noop(ctx: Context) -> list[Row]:
     return [
         Row(
             "3a",
-            f"no-op sync of {listed:,}: requests",
+            f"no-op sync of {listed:,}, a full walk: requests",
             str(requests),
             f"{minimum} (min)",
             f"{requests / minimum:.2f}",
@@ -375,14 +377,14 @@ def bench_noop(ctx: Context) -> list[Row]:
         ),
         Row(
             "3b",
-            f"no-op sync of {listed:,}: contact rows written",
+            f"no-op sync of {listed:,}, a full walk: contact rows written",
             str(rows_written),
             target="0",
             met=met(rows_written == 0),
         ),
         Row(
             "3c",
-            f"no-op sync of {listed:,}: seconds",
+            f"no-op sync of {listed:,}, a full walk: seconds",
             fmt(subject["seconds"], 2),
             fmt(base["seconds"], 2),
             f"{ratio:.2f}",
@@ -527,8 +529,8 @@ def _push_fast(ctx: Context, *, allowed: float, concurrency: int) -> Row:
         fmt(rate),
         f"{fmt(allowed)} (allowed)",
         f"{rate / allowed:.2f}",
-        "report",  # the target is 4c's: here the sandbox's own work on each write counts too
-        "-",
+        ">= 0.9",
+        met(rate / allowed >= 0.9),
     )
 
 
@@ -557,8 +559,8 @@ def _throughput_row(
         fmt(rate),
         f"{fmt(allowed)} (allowed)",
         f"{rate / allowed:.2f}",
-        ">= 0.9",
-        met(rate / allowed >= 0.9),
+        "report",  # the target is 4c's: here the sandbox's own work on each write counts too
+        "-",
     )
 
 
