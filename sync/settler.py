@@ -37,7 +37,7 @@ class Settler(Generic[Item]):
     A batch gathers what arrives within `linger` seconds of its first item: answers come
     one per latency per sender, so without it most batches would hold one answer and pay
     a transaction each. Nobody waits for that but a sender whose next write follows from
-    the answer (`Ticket.wait`), and closing settles at once.
+    the answer (`Settler.wait`), and closing settles at once.
 
     The first error `settle_batch` raises is kept (`error`), `on_error` is told at once
     (so senders stop), and later items are still settled: each was answered by the API.
