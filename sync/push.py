@@ -72,10 +72,6 @@ class Pusher:
         self._on_contact_gone = on_contact_gone
         self.run_id = run_id
         self._push_total = self._pushed = 0
-        # Contacts the API answered for a row whose answer the settler has not stored yet: a
-        # lookup for another row must count them as taken, as it would once they are stored.
-        self._answered: dict[ContactId, int] = {}
-        self._answered_lock = threading.Lock()
 
     def push_pending(self) -> None:
         """Send every pending write: contacts in parallel, each contact's writes in order.
@@ -116,11 +112,13 @@ class Pusher:
             raise settler.error
 
     def _queue_of(self, write: SavedWrite) -> object:
-        """Which queue a write waits in: its row's, so a row's writes keep their order. Creates
-        with the same body, where a lost answer is found by a lookup, share one: twin rows
-        sent side by side could each adopt the one contact the other made."""
+        """Which queue a write waits in: its row's, so a row's writes keep their order. Where a
+        lost create is found by a lookup, creates the lookup cannot tell apart (one email in
+        one company, say) share one: sent side by side, each row's lookup could adopt the
+        contact the other row's create was making."""
         if self.adapter.retry_safety == "lookup" and write.method == "POST":
-            return ("create", write.body)
+            key = self.adapter.lookup_key
+            return ("create", key(write.body) if key is not None else write.body)
         return write.local_id
 
     def _push_queue(
@@ -152,7 +150,7 @@ class Pusher:
                 found = self.remote.find_created(request, taken=taken, since=write.attempted_at)
                 if found is not None:
                     log.info("sync.write.adopted", local_id=write.local_id, contact_id=found["id"])
-                    return self._hand_in(settler, Answered(write, found))
+                    return settler.submit(Answered(write, found))
             if looked_up:
                 with self.store.write() as tx:
                     self.store.save_write_attempted(tx, write.write_id)
@@ -179,19 +177,9 @@ class Pusher:
             return None
         if write.method != "DELETE" and answer is None:
             raise InvalidResponse(f"{write.method} {write.path}: answered without a contact")
-        return self._hand_in(settler, Answered(write, answer))
-
-    def _hand_in(self, settler: Settler[Answered], answered: Answered) -> Ticket:
-        if answered.answer is not None:
-            with self._answered_lock:
-                self._answered[answered.answer["id"]] = answered.write.local_id
-        return settler.submit(answered)
+        return settler.submit(Answered(write, answer))
 
     def _held_by_another_row(self, contact_id: ContactId, local_id: int) -> bool:
-        with self._answered_lock:
-            unstored = self._answered.get(contact_id)
-        if unstored is not None:
-            return unstored != local_id
         with self.store.read() as tx:
             links = self.store.load_links(tx, [contact_id], [])
         holder = links.row_of_contact.get(contact_id)
@@ -200,15 +188,6 @@ class Pusher:
     def _settle_batch(self, batch: list[Answered]) -> None:
         """Store a batch of answers in one transaction; what each one tells is logged and
         counted once it is committed."""
-        try:
-            self._settle_together(batch)
-        finally:
-            with self._answered_lock:  # stored now, or the run fails with the write still pending
-                for answered in batch:
-                    if answered.answer is not None:
-                        self._answered.pop(answered.answer["id"], None)
-
-    def _settle_together(self, batch: list[Answered]) -> None:
         try:
             with self.store.write() as tx:
                 reports = [self._settle_in(tx, answered) for answered in batch]
@@ -219,7 +198,7 @@ class Pusher:
             first: Exception | None = None
             for answered in batch:
                 try:
-                    self._settle_together([answered])
+                    self._settle_batch([answered])
                 except Exception as exc:
                     first = first or exc
             if first is not None:

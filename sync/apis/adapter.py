@@ -101,6 +101,10 @@ class Adapter:
     # Whether `fetch_page(updated_since=...)` can ask the API's updated_at range filter: then a
     # run may walk only what changed (sync.incremental), once a probe proves it honoured.
     incremental: bool = False
+    # With retry_safety="lookup": what a lost create is looked up by, from the create's body
+    # (company and email, say). Creates with one key wait in one queue, so a row's lookup never
+    # meets the contact another row's create is making. None: the whole body is the key.
+    lookup_key: Callable[[bytes], object] | None = None
 
     def __post_init__(self) -> None:
         unknown = (self.writable | self.create_only) - set(self.columns)

@@ -1,12 +1,12 @@
-"""A lookup before a resend never adopts a contact another row's create was just answered with,
-even while that answer waits to be stored (the push stores answers in batches)."""
+"""Where a lost create is found by a lookup, creates the lookup cannot tell apart never run side
+by side: one row's lookup must not meet the contact another row's create is making."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
-import time
+import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,94 +21,85 @@ from sync.push import Pusher
 from sync.remote import Taken
 
 COMPANY = "7b3f1c2d-4e5a-6f7b-8c9d-0e1f2a3b4c5d"
-MADE_FOR_X = "550e8400-e29b-41d4-a716-446655440001"
-MADE_FOR_Y = "550e8400-e29b-41d4-a716-446655440002"
 
 
-def contact(contact_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    stamp = datetime.now(UTC).isoformat()
-    return {
-        "id": contact_id,
-        "last_name": None,
-        "phone": None,
-        "designation": None,
-        "is_primary": False,
-        **body,
-        "created_at": stamp,
-        "updated_at": stamp,
-    }
+class OverlapWatch:
+    """A fake company-contacts API that notes which creates and lookups were in flight at once.
 
+    Each call waits up to a second for a second call about the same email to start: run side
+    by side, two such calls always overlap here; run one after the other, they never do.
+    """
 
-class ScriptedRemote:
-    """Row X's create is answered at once; row Y's lookup (its first attempt's answer was lost)
-    sees the contact made for X, the only one with that email, and must find it taken."""
-
-    def __init__(self, path: Path) -> None:
+    def __init__(self) -> None:
         self.rules = CompaniesWireRules([COMPANY])
-        self.path = path
-        self.blocker: sqlite3.Connection | None = None
-        self.x_answered = threading.Event()
-        self.taken_seen: list[bool] = []
+        self.lock = threading.Lock()
+        self.in_flight: Counter[str] = Counter()
+        self.most: Counter[str] = Counter()
+        self.arrived: dict[str, threading.Event] = {}
+        self.calls: list[tuple[str, str]] = []
+
+    def _call(self, kind: str, body: dict[str, Any]) -> None:
+        email = body["email"].casefold()
+        with self.lock:
+            self.calls.append((kind, body["first_name"]))
+            self.in_flight[email] += 1
+            self.most[email] = max(self.most[email], self.in_flight[email])
+            other = self.arrived.setdefault(email, threading.Event())
+            first = self.in_flight[email] == 1
+            if not first:
+                other.set()
+        if first:
+            other.wait(1.0)
+        with self.lock:
+            self.in_flight[email] -= 1
 
     def send_write(self, request: PreparedWrite, key: str, *, taken: Taken) -> dict[str, Any]:
         body = json.loads(request.body or b"{}")
-        if body["first_name"] == "X":
-            # Hold the store's write lock, so X's answer stays unstored until Y has looked.
-            self.blocker = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self.blocker.execute("BEGIN IMMEDIATE")
-            self.x_answered.set()
-            return contact(MADE_FOR_X, body)
-        return contact(MADE_FOR_Y, body)
+        self._call("POST", body)
+        stamp = datetime.now(UTC).isoformat()
+        return {
+            "id": str(uuid.uuid4()),
+            "last_name": None,
+            "phone": None,
+            "designation": None,
+            "is_primary": False,
+            **body,
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
 
     def find_created(
         self, request: PreparedWrite, *, taken: Taken, since: datetime | None = None
     ) -> dict[str, Any] | None:
-        assert self.x_answered.wait(10)
-        # X's answer reaches the push a moment after this event: give it that moment. Only the
-        # push's own record of answered contacts can say taken here, the store being locked.
-        deadline = time.monotonic() + 5
-        while not (seen := taken(MADE_FOR_X)) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        self.taken_seen.append(seen)
-        assert self.blocker is not None
-        self.blocker.execute("COMMIT")
-        self.blocker.close()
-        return None if seen else contact(MADE_FOR_X, {"company_id": COMPANY, "email": "same@example.org"})
+        self._call("lookup", json.loads(request.body or b"{}"))
+        return None
 
 
-def test_a_lookup_counts_an_answered_but_unstored_create_as_taken(tmp_path: Path) -> None:
-    path = tmp_path / "contacts.db"
-    store = Store.open(f"sqlite:///{path}", api="companies")
+def test_creates_a_lookup_cannot_tell_apart_wait_for_each_other(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'contacts.db'}", api="companies")
     try:
+        rows = [("X", "same@example.org"), ("Y", "SAME@example.org"), ("Z", "other@example.org")]
+        bodies = [{"company_id": COMPANY, "first_name": name, "email": email} for name, email in rows]
         with store.write() as tx:
-            tx.exec_driver_sql(
-                "INSERT INTO contacts (company_id, first_name, email) VALUES (?, 'X', 'same@example.org'),"
-                " (?, 'Y', 'same@example.org')",
-                (COMPANY, COMPANY),
-            )
-            bodies = {
-                name: {"company_id": COMPANY, "first_name": name, "email": "same@example.org"}
-                for name in ("X", "Y")
-            }
-            writes = [
-                Write(
-                    local_id,
-                    None,
-                    PreparedWrite("POST", "/contacts", canonical_json(bodies[name])),
-                    bodies[name],
+            for body in bodies:
+                tx.exec_driver_sql(
+                    "INSERT INTO contacts (company_id, first_name, email) VALUES (?, ?, ?)",
+                    (body["company_id"], body["first_name"], body["email"]),
                 )
-                for local_id, name in ((2, "Y"), (1, "X"))
+            writes = [
+                Write(local_id, None, PreparedWrite("POST", "/contacts", canonical_json(body)), body)
+                for local_id, body in enumerate(bodies, start=1)
             ]
             store.save_plan(tx, writes, [])
-            y_write = store.load_pending_writes(tx)[0]
-            assert y_write.local_id == 2
+            y_write = next(w for w in store.load_pending_writes(tx) if w.local_id == 2)
             store.save_write_attempted(tx, y_write.write_id)  # Y was sent by a run that died
-        remote = ScriptedRemote(path)
+        api = OverlapWatch()
+
         Pusher(
             store=store,
-            remote=remote,  # type: ignore[arg-type]
+            remote=api,  # type: ignore[arg-type]
             adapter=adapter_named("companies"),
-            options=EngineOptions(write_concurrency=2),
+            options=EngineOptions(write_concurrency=4),
             counts=Counts(),
             counts_lock=threading.Lock(),
             progress=NoProgress(),
@@ -117,10 +108,11 @@ def test_a_lookup_counts_an_answered_but_unstored_create_as_taken(tmp_path: Path
             run_id=None,
         ).push_pending()
 
-        assert remote.taken_seen == [True]
+        assert api.most["same@example.org"] == 1, api.calls  # X, then Y's lookup and create
+        assert ("lookup", "Y") in api.calls
         with store.read() as tx:
             linked = dict(tx.exec_driver_sql("SELECT first_name, id FROM contacts").fetchall())
             assert store.load_pending_writes(tx) == []
-        assert linked == {"X": MADE_FOR_X, "Y": MADE_FOR_Y}
+        assert all(linked.values()) and len(set(linked.values())) == 3, linked
     finally:
         store.close()

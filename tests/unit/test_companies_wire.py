@@ -10,7 +10,7 @@ import pytest
 from config.settings import Settings
 from sync.apis.companies.adapter import COMPANIES, check_settings
 from sync.apis.companies.walk import BadPosition, PageSize, Position, next_step, position_of
-from sync.apis.companies.wire import CompaniesWireRules, error_for, retry_after_seconds
+from sync.apis.companies.wire import CompaniesWireRules, create_lookup_key, error_for, retry_after_seconds
 from sync.errors import AuthError, ConfigError, PageTooLarge, RateLimited, RequestRejected, ServerUnavailable
 from sync.plan import PreparedWrite, Refusal
 
@@ -147,3 +147,13 @@ def test_the_adapter_paces_to_the_documented_limits_from_the_start() -> None:
     assert COMPANIES.wire_rules(settings).prepare_create(
         {"company_id": B, "first_name": "x", "email": "x@y.io"}
     )
+
+
+def test_creates_share_a_lookup_key_by_company_and_email_case_aside() -> None:
+    def key(**body: object) -> object:
+        return create_lookup_key(json.dumps(body).encode())
+
+    assert key(company_id=A, email="Ada@X.org", first_name="Ada") == key(company_id=A, email="ada@x.org")
+    assert key(company_id=A, email="ada@x.org") != key(company_id=B, email="ada@x.org")
+    assert key(company_id=A, email="ada@x.org") != key(company_id=A, email="bob@x.org")
+    assert create_lookup_key(b"not json") == b"not json"  # its own queue, never another's

@@ -13,6 +13,7 @@ from sync.apis.sessions.wire import (
     SESSION_EXPIRED,
     SessionsWireRules,
     contact_from_wire,
+    create_lookup_key,
     error_for,
     is_duplicate_email,
     parse_contact,
@@ -388,3 +389,12 @@ def test_a_redirect_is_not_followed_and_says_why() -> None:
     assert type(failure) is FatalError
     assert "a redirect to https://app.example/login" in str(failure)
     assert "pw" not in str(failure) and "sign in again" in str(failure)
+
+
+def test_creates_share_a_lookup_key_by_email_as_the_unique_index_compares_it() -> None:
+    def key(**body: object) -> object:
+        return create_lookup_key(json.dumps(body).encode())
+
+    assert key(email=" Ada@X.org ", name="Ada") == key(email="ada@x.org", name="Other")
+    assert key(email="ada@x.org") != key(email="bob@x.org")
+    assert create_lookup_key(b"[1]") == b"[1]"

@@ -15,7 +15,7 @@ from sync.apis.companies.fields import (
     PATCHABLE_FIELDS,
     POST_PER_MINUTE,
 )
-from sync.apis.companies.wire import CompaniesWireRules
+from sync.apis.companies.wire import CompaniesWireRules, create_lookup_key
 from sync.errors import ConfigError
 from sync.logs import masker
 from sync.pacing import RateBudget
@@ -107,6 +107,7 @@ COMPANIES = Adapter(
     columns=dict(CONTACT_FIELDS),
     writes=frozenset({"create", "update", "delete"}),
     retry_safety="lookup",
+    lookup_key=create_lookup_key,
     paging=OffsetPaging(limit_max=PAGE_LIMIT_ASKED),
     # An offset walk skips rows when others are deleted during it: only a 404 proves a delete.
     vanished="confirm",

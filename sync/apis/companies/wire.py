@@ -320,3 +320,15 @@ def _redirect_message(status: int, *, what: str, location: str | None) -> str:
         "(the token goes to api_url only): if the API has moved, set CONTACTS_SYNC_API_URL to its "
         "new address; otherwise check it, and any proxy or login page in between"
     )
+
+
+def create_lookup_key(body: bytes) -> object:
+    """What the lookup before a create's resend matches on first: its company and its email,
+    case aside (`CompaniesClient.find_created`). An unreadable body is its own key."""
+    try:
+        sent = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return body
+    if not isinstance(sent, dict) or not isinstance(sent.get("email"), str):
+        return body
+    return (sent.get("company_id"), sent["email"].casefold())

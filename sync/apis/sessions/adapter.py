@@ -19,7 +19,7 @@ from sync.apis.sessions.fields import (
     FLAG_COLUMN,
     WRITABLE,
 )
-from sync.apis.sessions.wire import SessionsWireRules, error_for
+from sync.apis.sessions.wire import SessionsWireRules, create_lookup_key, error_for
 from sync.errors import ConfigError
 from sync.logs import masker
 from sync.pacing import RateBudget
@@ -117,6 +117,7 @@ SESSIONS = Adapter(
     # No update and no delete at this API: the wire rules refuse both, saying so.
     writes=frozenset({"create"}),
     retry_safety="lookup",  # no idempotency key; emails are unique, so a lost create is found by it
+    lookup_key=create_lookup_key,
     paging=WholeList(),
     # A contact that leaves the list is flagged (is_listed false), never deleted: there is
     # no endpoint to ask whether it is gone or only hidden from this user.

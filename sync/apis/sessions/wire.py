@@ -201,6 +201,17 @@ def sent_email(request: PreparedWrite) -> str:
     return email
 
 
+def create_lookup_key(body: bytes) -> object:
+    """What the lookup before a create's resend matches on: its email, as `same_email` compares
+    it. An unreadable body is its own key."""
+    try:
+        sent = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return body
+    email = sent.get("email") if isinstance(sent, dict) else None
+    return email.strip().casefold() if isinstance(email, str) else body
+
+
 def same_email(a: str, b: str) -> bool:
     """Emails compared as a unique index on them would: case and outer blanks aside."""
     return a.strip().casefold() == b.strip().casefold()
