@@ -121,12 +121,8 @@ class SavedWrite:
     body: bytes
     fields: dict[str, Any]
     idempotency_key: str
-    # When a first attempt left, before this process: its outcome is unknown (None: never sent).
-    attempted_at: datetime | None = None
-
-    @property
-    def attempted(self) -> bool:
-        return self.attempted_at is not None
+    attempted: bool = False  # a first attempt left before this process: its outcome is unknown
+    attempted_at: datetime | None = None  # when, if the store can tell
 
 
 @dataclass(frozen=True)
@@ -836,6 +832,7 @@ class Store:
                 body=r["body"].encode(),
                 fields=r["fields"],
                 idempotency_key=r["idempotency_key"],
+                attempted=r["attempted_at"] is not None,
                 attempted_at=_instant(r["attempted_at"]),
             )
             for r in rows

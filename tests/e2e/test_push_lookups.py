@@ -116,3 +116,23 @@ def test_creates_a_lookup_cannot_tell_apart_wait_for_each_other(tmp_path: Path) 
         assert all(linked.values()) and len(set(linked.values())) == 3, linked
     finally:
         store.close()
+
+
+def test_a_first_attempt_whose_time_is_unreadable_still_means_look_before_resending(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'contacts.db'}", api="companies")
+    try:
+        body = {"company_id": COMPANY, "first_name": "Kim", "email": "kim@example.org"}
+        with store.write() as tx:
+            tx.exec_driver_sql(
+                "INSERT INTO contacts (company_id, first_name, email) VALUES (?, 'Kim', 'kim@example.org')",
+                (COMPANY,),
+            )
+            store.save_plan(
+                tx, [Write(1, None, PreparedWrite("POST", "/contacts", canonical_json(body)), body)], []
+            )
+            tx.exec_driver_sql("UPDATE writes SET attempted_at = 'edited by hand'")
+        with store.read() as tx:
+            (write,) = store.load_pending_writes(tx)
+        assert write.attempted and write.attempted_at is None
+    finally:
+        store.close()
