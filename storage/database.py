@@ -22,7 +22,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, IntegrityError
 
 from storage.store_errors import Cause, damaged, postgres_cause, sqlite_cause
-from sync.errors import ConfigError, StoreError
+from sync.errors import ConfigError, ConstraintViolated, StoreError
 from sync.plan import shown_as_text
 
 BUSY_TIMEOUT_MS = 30_000
@@ -140,7 +140,7 @@ def translate_store_errors(engine: Engine) -> Iterator[None]:
     try:
         yield
     except IntegrityError as exc:
-        raise StoreError(
+        raise ConstraintViolated(
             f"the store {_describe(engine)} refused a change: {_first_line(exc)}; "
             "a row edited by hand may break a constraint (e.g. two rows with the same id)"
         ) from None

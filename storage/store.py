@@ -64,11 +64,13 @@ def now() -> str:
 
 
 def _instant(text: str | None) -> datetime | None:
-    """A time this store wrote with `now()`; None when absent or unreadable (edited by hand)."""
+    """A time this store wrote with `now()`; None when absent or unreadable (edited by hand),
+    and one without a zone read as UTC, as `now()` writes."""
     try:
-        return datetime.fromisoformat(text) if text else None
+        moment = datetime.fromisoformat(text) if text else None
     except ValueError:
         return None
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 @dataclass(frozen=True)

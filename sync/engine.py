@@ -549,8 +549,9 @@ class Engine:
                     self.store.save_deletion_held(tx, row, policy=self.options.policy, gone="api")
                 decided.append((row, outcome, edited))
         for row, outcome, edited in decided:
-            self.counts.deleted_local += outcome == "delete-row"
-            self.counts.conflicts += edited and outcome != "forget"
+            with self._counts_lock:  # also called from the push's sender threads (ContactGone)
+                self.counts.deleted_local += outcome == "delete-row"
+                self.counts.conflicts += edited and outcome != "forget"
             log.info(
                 "sync.pull.deleted_remotely",
                 local_id=row.local_id,

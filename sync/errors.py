@@ -66,6 +66,11 @@ class StoreError(FatalError):
     """The local database cannot be used as a contacts-sync store."""
 
 
+class ConstraintViolated(StoreError):
+    """One change broke a constraint of the store (a row edited by hand, say): the store
+    itself still works, and other changes may go in."""
+
+
 class SafetyStop(FatalError):
     """A guard refused to apply a change that looks like a fault rather than intent."""
 

@@ -20,7 +20,14 @@ from storage.store import MergedContact, SavedWrite, Store
 from sync.apis.adapter import Adapter
 from sync.conflict_log import log_conflicts
 from sync.digests import record_digest
-from sync.errors import ContactGone, InvalidResponse, RequestRejected
+from sync.errors import (
+    ConstraintViolated,
+    ContactGone,
+    FatalError,
+    InvalidResponse,
+    RequestRejected,
+    StoreError,
+)
 from sync.links import clash
 from sync.merge import POLICIES, merge_contact
 from sync.plan import ContactId, PreparedWrite
@@ -72,6 +79,7 @@ class Pusher:
         self._on_contact_gone = on_contact_gone
         self.run_id = run_id
         self._push_total = self._pushed = 0
+        self._store_failed = False
 
     def push_pending(self) -> None:
         """Send every pending write: contacts in parallel, each contact's writes in order.
@@ -96,7 +104,15 @@ class Pusher:
                 errors.append(exc)
                 failed.set()
 
-        with Settler(self._settle_batch, on_error=lambda _: failed.set()) as settler:
+        def unstored(exc: BaseException) -> None:
+            failed.set()
+            log.error(
+                "sync.push.answers_unstored",
+                error=str(exc) or type(exc).__name__,
+                advice="those writes stay pending and are sent again (same key, or a lookup first)",
+            )
+
+        with Settler(self._settle_batch, on_error=unstored) as settler:
             if workers <= 1:
                 for queue in queues:
                     self._push_queue(queue, failed, settler)
@@ -105,11 +121,12 @@ class Pusher:
                     # Each task runs in a copy of this context, so its events keep the run_id.
                     for queue in queues:
                         pool.submit(contextvars.copy_context().run, push, queue)
-        # Leaving the settler stored every answer received, whatever failed meanwhile.
+        # Leaving the settler stored every answer received, whatever failed meanwhile. A store
+        # that failed says more than a stop or a retryable answer that came with it.
+        if settler.error is not None and not (errors and isinstance(errors[0], FatalError)):
+            raise settler.error
         if errors:
             raise errors[0]
-        if settler.error is not None:
-            raise settler.error
 
     def _queue_of(self, write: SavedWrite) -> object:
         """Which queue a write waits in: its row's, so a row's writes keep their order. Where a
@@ -132,6 +149,8 @@ class Pusher:
                 # The row's previous answer is stored first: this write's lookup (a twin's
                 # contact is taken) and its settling both read it.
                 settler.wait(stored)
+                if failed.is_set():  # it may be the one that could not be stored
+                    return
             self._check_stop()
             stored = self._push_one(write, settler)
 
@@ -180,35 +199,50 @@ class Pusher:
         return settler.submit(Answered(write, answer))
 
     def _held_by_another_row(self, contact_id: ContactId, local_id: int) -> bool:
+        """Whether another row holds the contact, or last synced as it: a row deleted since
+        still owns its contact until its delete is settled."""
         with self.store.read() as tx:
             links = self.store.load_links(tx, [contact_id], [])
+            base = self.store.load_base(tx, contact_id)
         holder = links.row_of_contact.get(contact_id)
+        if holder is None and base is not None:
+            holder = base.local_id
         return holder is not None and holder != local_id
 
     def _settle_batch(self, batch: list[Answered]) -> None:
         """Store a batch of answers in one transaction; what each one tells is logged and
         counted once it is committed."""
+        if self._store_failed:
+            return  # dropped: each write stays pending, and its resend is safe
         try:
             with self.store.write() as tx:
                 reports = [self._settle_in(tx, answered) for answered in batch]
-        except Exception:
+        except Exception as exc:
+            if isinstance(exc, StoreError) and not isinstance(exc, ConstraintViolated):
+                # The store itself failed (locked past its timeout, disk, connection): trying
+                # each answer on its own would wait out the timeout once per answer.
+                self._store_failed = True
+                raise
             if len(batch) == 1:
                 raise
-            # One answer could not be stored: the others still are, each on its own.
-            first: Exception | None = None
-            for answered in batch:
-                try:
-                    self._settle_batch([answered])
-                except Exception as exc:
-                    first = first or exc
-            if first is not None:
-                raise first from None
+            self._settle_one_by_one(batch)
             return
         for report in reports:
             report()
             with self._counts_lock:
                 self._pushed += 1
                 self.progress.pushed(self._pushed, self._push_total)
+
+    def _settle_one_by_one(self, batch: list[Answered]) -> None:
+        """One answer of the batch could not be stored: the others still are, each on its own."""
+        first: Exception | None = None
+        for answered in batch:
+            try:
+                self._settle_batch([answered])
+            except Exception as exc:
+                first = first or exc
+        if first is not None:
+            raise first
 
     def _settle_in(self, tx: Any, answered: Answered) -> Callable[[], None]:
         write, answer = answered.write, answered.answer

@@ -39,8 +39,9 @@ class Settler(Generic[Item]):
     a transaction each. Nobody waits for that but a sender whose next write follows from
     the answer (`Settler.wait`), and closing settles at once.
 
-    The first error `settle_batch` raises is kept (`error`), `on_error` is told at once
-    (so senders stop), and later items are still settled: each was answered by the API.
+    `on_error` is told of every error `settle_batch` raises, at once (so senders stop), and
+    the first is kept (`error`); later items are still handed to `settle_batch`: each was
+    answered by the API.
     """
 
     def __init__(
@@ -114,7 +115,7 @@ class Settler(Generic[Item]):
         except BaseException as exc:  # kept for the caller's thread; the loop goes on
             if self.error is None:
                 self.error = exc
-                self._on_error(exc)
+            self._on_error(exc)
         finally:
             for _, ticket in batch:
                 ticket.done.set()

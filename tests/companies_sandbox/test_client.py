@@ -186,6 +186,9 @@ def test_a_lookup_knows_its_create_by_email_and_time_when_someone_edited_it_mean
         body = {"company_id": company, "first_name": "Mae", "email": "mae@example.org"}
         request = PreparedWrite("POST", "/contacts", canonical_json(body))
         first_attempt = datetime.now(UTC)
+        # Made after the attempt but never edited: someone adding the same email, not ours.
+        server.state.admin_create({**body, "first_name": "Someone new"})
+        assert client.find_created(request, since=first_attempt) is None
         older = server.state.admin_create(
             {**body, "first_name": "Someone else"}, created_at="2020-01-01T00:00:00Z"
         )

@@ -136,3 +136,62 @@ def test_a_first_attempt_whose_time_is_unreadable_still_means_look_before_resend
         assert write.attempted and write.attempted_at is None
     finally:
         store.close()
+
+
+class AnswersWith:
+    """A lookup that offers one contact unless `taken` says another row has it; creates answer
+    a contact of their own."""
+
+    def __init__(self, offered: str) -> None:
+        self.rules = CompaniesWireRules([COMPANY])
+        self.offered = offered
+        self.taken_seen: list[bool] = []
+
+    def send_write(self, request: PreparedWrite, key: str, *, taken: Taken) -> dict[str, Any]:
+        body = json.loads(request.body or b"{}")
+        stamp = datetime.now(UTC).isoformat()
+        return {"id": str(uuid.uuid4()), **body, "created_at": stamp, "updated_at": stamp}
+
+    def find_created(
+        self, request: PreparedWrite, *, taken: Taken, since: datetime | None = None
+    ) -> dict[str, Any] | None:
+        self.taken_seen.append(taken(self.offered))
+        return None
+
+
+def test_a_contact_whose_row_was_deleted_is_still_taken_until_its_delete_is_settled(tmp_path: Path) -> None:
+    """Row 7 synced as contact C and was deleted by SQL; row 1's lookup must not adopt C."""
+    store = Store.open(f"sqlite:///{tmp_path / 'contacts.db'}", api="companies")
+    contact_c = str(uuid.uuid4())
+    try:
+        body = {"company_id": COMPANY, "first_name": "Twin", "email": "twin@example.org"}
+        with store.write() as tx:
+            tx.exec_driver_sql(
+                "INSERT INTO contacts (company_id, first_name, email) VALUES (?, 'Twin', 'twin@example.org')",
+                (COMPANY,),
+            )
+            tx.exec_driver_sql(
+                "INSERT INTO sync_state (contact_id, local_id, fields, connected) VALUES (?, 7, ?, 1)",
+                (contact_c, json.dumps({**body, "id": contact_c})),
+            )
+            store.save_plan(
+                tx, [Write(1, None, PreparedWrite("POST", "/contacts", canonical_json(body)), body)], []
+            )
+            (write,) = store.load_pending_writes(tx)
+            store.save_write_attempted(tx, write.write_id)
+        api = AnswersWith(contact_c)
+        Pusher(
+            store=store,
+            remote=api,  # type: ignore[arg-type]
+            adapter=adapter_named("companies"),
+            options=EngineOptions(),
+            counts=Counts(),
+            counts_lock=threading.Lock(),
+            progress=NoProgress(),
+            check_stop=lambda: None,
+            on_contact_gone=lambda contact_id: None,
+            run_id=None,
+        ).push_pending()
+        assert api.taken_seen == [True]
+    finally:
+        store.close()

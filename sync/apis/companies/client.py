@@ -316,9 +316,9 @@ class CompaniesClient:
         (the API requires one; case-insensitive: it normalises at least the domain's case):
         one matching every other sent field too (as sent, or the API's default: null, false
         for is_primary); failing that, when the first attempt's time is known (`since`),
-        one made after it (`created_at`, less a margin for the two clocks), since someone
-        may have edited the contact our create made before this retry. Of several, the
-        newest: an older twin is a contact someone made before.
+        one made after it (`created_at`, less a margin for the two clocks) and edited since
+        (`updated_at` later): someone may have edited the contact our create made before
+        this retry. Of several, the newest: an older twin is a contact someone made before.
         """
         sent = _sent_fields(request)
         company = sent.get("company_id")
@@ -332,7 +332,10 @@ class CompaniesClient:
         ]
         exact = [contact for contact in same if _matches(contact, sent)]
         if not exact and since is not None:
-            exact = [contact for contact in same if _created(contact) >= since - CLOCK_MARGIN]
+            # Only a contact edited since it was made: one made as it stands is someone else's
+            # (a person adding the same email in the app), never ours changed by a person.
+            made_after = since - CLOCK_MARGIN
+            exact = [c for c in same if made_after <= _created(c) < _stamp(c, "updated_at")]
         return max(exact, key=_created, default=None)
 
 
@@ -357,7 +360,11 @@ def _matches(contact: dict[str, Any], sent: dict[str, Any]) -> bool:
 
 
 def _created(contact: dict[str, Any]) -> datetime:
-    text = contact.get("created_at")
+    return _stamp(contact, "created_at")
+
+
+def _stamp(contact: dict[str, Any], name: str) -> datetime:
+    text = contact.get(name)
     try:
         moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     except ValueError:
