@@ -121,8 +121,9 @@ class Pusher:
                     # Each task runs in a copy of this context, so its events keep the run_id.
                     for queue in queues:
                         pool.submit(contextvars.copy_context().run, push, queue)
-        # Leaving the settler stored every answer received, whatever failed meanwhile. A store
-        # that failed says more than a stop or a retryable answer that came with it.
+        # Leaving the settler, every answer received is stored, whatever failed meanwhile, or
+        # dropped with its write still pending if the store itself failed. That failure says
+        # more than a stop or a retryable answer that came with it.
         if settler.error is not None and not (errors and isinstance(errors[0], FatalError)):
             raise settler.error
         if errors:
