@@ -428,6 +428,21 @@ def _concurrency(answer: dict[str, Any]) -> tuple[int, str]:
     return int(value), f"{value} (write_concurrency)"
 
 
+def _timed_push(ctx: Context, server: SandboxProcess, store_name: str) -> dict[str, Any]:
+    """A first pull into a fresh store, then edits and inserts by SQL; the sync that pushes
+    them, with the server's log and counts cleared just before it."""
+    sizes = ctx.sizes
+    url = f"sqlite:///{ctx.workdir / store_name}"
+    flags = sync_flags(ctx, tier="unlimited")
+    sync_child(ctx, server, url, flags)  # set-up: the first pull
+    path = store_path(url)
+    ids = connected_local_ids(path, sizes.push_edits)
+    _edit_rows(path, ids, "Push", fields=("first_name", "title", "department", "city"))
+    _insert_rows(path, sizes.push_creates, "bench-push")
+    server.reset()
+    return sync_child(ctx, server, url, flags)
+
+
 def bench_push(ctx: Context) -> list[Row]:
     sizes = ctx.sizes
     sandbox = ctx.sandbox(
@@ -436,19 +451,7 @@ def bench_push(ctx: Context) -> list[Row]:
         tier="unlimited",
         latency_ms=sizes.push_latency_ms,
     )
-    url = f"sqlite:///{ctx.workdir / 'push.db'}"
-    flags = sync_flags(ctx, tier="unlimited")
-    sync_child(ctx, sandbox, url, flags)  # set-up: the first pull
-    path = store_path(url)
-    _edit_rows(
-        path,
-        connected_local_ids(path, sizes.push_edits),
-        "Push",
-        fields=("first_name", "title", "department", "city"),
-    )
-    _insert_rows(path, sizes.push_creates, "bench-push")
-    sandbox.reset()
-    subject = sync_child(ctx, sandbox, url, flags)
+    subject = _timed_push(ctx, sandbox, "push.db")
     received, span = write_span_seconds(sandbox.admin("GET", "/log"))
     ctx.stop_sandbox("push")  # frees a core-competing idle process for the next benchmarks
     counts = subject["counts"]
@@ -500,15 +503,7 @@ def _push_fast(ctx: Context, *, allowed: float, concurrency: int) -> Row:
         contacts=sizes.push_contacts, workdir=ctx.workdir, latency_ms=sizes.push_latency_ms
     ).start()
     try:
-        url = f"sqlite:///{ctx.workdir / 'push-fast.db'}"
-        flags = sync_flags(ctx, tier="unlimited")
-        sync_child(ctx, server, url, flags)  # set-up: the first pull
-        path = store_path(url)
-        ids = connected_local_ids(path, sizes.push_edits)
-        _edit_rows(path, ids, "Push", fields=("first_name", "title", "department", "city"))
-        _insert_rows(path, sizes.push_creates, "bench-push")
-        server.reset()
-        subject = sync_child(ctx, server, url, flags)
+        subject = _timed_push(ctx, server, "push-fast.db")
         span = server.write_span()
     finally:
         server.stop()

@@ -23,6 +23,22 @@ from sync.remote import Taken
 COMPANY = "7b3f1c2d-4e5a-6f7b-8c9d-0e1f2a3b4c5d"
 
 
+def push(store: Store, remote: object, *, write_concurrency: int) -> None:
+    """One push of the store's pending writes to a scripted company-contacts API."""
+    Pusher(
+        store=store,
+        remote=remote,  # type: ignore[arg-type]
+        adapter=adapter_named("companies"),
+        options=EngineOptions(write_concurrency=write_concurrency),
+        counts=Counts(),
+        counts_lock=threading.Lock(),
+        progress=NoProgress(),
+        check_stop=lambda: None,
+        on_contact_gone=lambda contact_id: None,
+        run_id=None,
+    ).push_pending()
+
+
 class OverlapWatch:
     """A fake company-contacts API that notes which creates and lookups were in flight at once.
 
@@ -95,18 +111,7 @@ def test_creates_a_lookup_cannot_tell_apart_wait_for_each_other(tmp_path: Path) 
             store.save_write_attempted(tx, y_write.write_id)  # Y was sent by a run that died
         api = OverlapWatch()
 
-        Pusher(
-            store=store,
-            remote=api,  # type: ignore[arg-type]
-            adapter=adapter_named("companies"),
-            options=EngineOptions(write_concurrency=4),
-            counts=Counts(),
-            counts_lock=threading.Lock(),
-            progress=NoProgress(),
-            check_stop=lambda: None,
-            on_contact_gone=lambda contact_id: None,
-            run_id=None,
-        ).push_pending()
+        push(store, api, write_concurrency=4)
 
         assert api.most["same@example.org"] == 1, api.calls  # X, then Y's lookup and create
         assert ("lookup", "Y") in api.calls
@@ -180,18 +185,7 @@ def test_a_contact_whose_row_was_deleted_is_still_taken_until_its_delete_is_sett
             (write,) = store.load_pending_writes(tx)
             store.save_write_attempted(tx, write.write_id)
         api = AnswersWith(contact_c)
-        Pusher(
-            store=store,
-            remote=api,  # type: ignore[arg-type]
-            adapter=adapter_named("companies"),
-            options=EngineOptions(),
-            counts=Counts(),
-            counts_lock=threading.Lock(),
-            progress=NoProgress(),
-            check_stop=lambda: None,
-            on_contact_gone=lambda contact_id: None,
-            run_id=None,
-        ).push_pending()
+        push(store, api, write_concurrency=1)
         assert api.taken_seen == [True]
     finally:
         store.close()

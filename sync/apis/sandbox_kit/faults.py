@@ -86,7 +86,8 @@ class FaultPlan:
 
     @classmethod
     def parse_rule(cls, item: str) -> FaultRule:
-        raise NotImplementedError
+        """One ``KIND@WHEN[/SCOPE]`` item of the sandbox's own grammar."""
+        raise NotImplementedError(f"{cls.__name__} must define parse_rule (its fault grammar)")
 
     @classmethod
     def parse(cls, spec: str | None) -> Self:

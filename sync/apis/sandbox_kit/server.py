@@ -128,11 +128,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def answer_request(self, body: bytes) -> None:
         """Answer (or drop) one request whose body has been read; the sandbox's whole API."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define answer_request (its API)")
 
     def refuse_unreadable(self) -> None:
         """Answer a request whose body could not be read (bad length, too big); 400 in its format."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define refuse_unreadable (its 400)")
 
     def log_message(self, format: str, *args: object) -> None:
         self.log.debug(f"{self.event_prefix}.http " + format, *args)
@@ -216,7 +216,7 @@ class BackgroundServer(Generic[StateT]):
 
     def bind(self, address: tuple[str, int]) -> SandboxHTTPServer:
         """The bound (listening) server for ``address``; called by ``start``."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define bind (its server class)")
 
     @property
     def port(self) -> int:
